@@ -1,0 +1,252 @@
+"""The ``Model`` base: an ``nn.Module`` that saves and loads itself in Hezar's folder format.
+
+A model folder holds ``model_config.yaml`` (``name`` = registry name, ``config_type: model``, ``task``, fields),
+``model.pt`` (a plain state dict with Hezar's parameter names) and optionally ``preprocessor/``. Weights are read with
+``torch.load(weights_only=True)`` or safetensors, so loading never runs pickled code.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..configs import ModelConfig
+from ..constants import MODEL_CONFIG_FILE, MODEL_FILE, MODEL_SAFETENSORS_FILE, PREPROCESSOR_SUBFOLDER
+from ..errors import CheckpointError
+from ..hub import HubError, resolve_file
+from ..registry import get_entry
+
+
+@dataclass
+class LoadReport:
+    """What ``load_matching_weights`` did: which keys were loaded, missing, unexpected or of another shape."""
+
+    loaded: list[str] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+    unexpected: list[str] = field(default_factory=list)
+    mismatched: list[tuple[str, tuple, tuple]] = field(default_factory=list)
+
+    def summary(self) -> str:
+        parts = [f"loaded {len(self.loaded)} tensors"]
+        if self.missing:
+            parts.append(f"{len(self.missing)} missing (kept at init): {self.missing[:5]}{' ...' if len(self.missing) > 5 else ''}")
+        if self.unexpected:
+            parts.append(f"{len(self.unexpected)} unexpected (ignored): {self.unexpected[:5]}{' ...' if len(self.unexpected) > 5 else ''}")
+        if self.mismatched:
+            shown = [f"{k} {tuple(a)} vs {tuple(b)}" for k, a, b in self.mismatched[:5]]
+            parts.append(f"{len(self.mismatched)} shape-mismatched (kept at init): {shown}")
+        return "; ".join(parts)
+
+
+def read_state_dict(file_path: str | os.PathLike) -> dict[str, torch.Tensor]:
+    """Read a state dict from ``.safetensors`` or a ``torch.save`` file without executing pickled code.
+
+    Raises:
+        CheckpointError: when the file would need arbitrary code to load (an unsafe pickle) or is not a state dict.
+    """
+    file_path = os.fspath(file_path)
+    if file_path.endswith(".safetensors"):
+        from safetensors.torch import load_file
+
+        return load_file(file_path, device="cpu")
+    try:
+        state = torch.load(file_path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        raise CheckpointError(
+            f"Refusing to load `{file_path}`: it contains objects that would run code when unpickled "
+            f"(torch.load weights_only=True rejected it: {str(e).splitlines()[0]}). Only plain tensor state dicts are "
+            "accepted; re-save the weights with `torch.save(model.state_dict(), path)` from a trusted source."
+        ) from None
+    if not isinstance(state, dict):
+        raise CheckpointError(f"`{file_path}` holds a {type(state).__name__}, not a state dict of tensors.")
+    return state
+
+
+class Model(nn.Module):
+    """Base class of every hezar_accel model.
+
+    Subclasses register themselves with ``@register_model(name, ConfigClass)``, implement ``forward(**inputs)``
+    returning a dict with ``logits`` and ``compute_loss(logits, labels, ...)``, and for inference ``preprocess`` /
+    ``post_process`` (``predict`` chains them).
+
+    Args:
+        config: the model's config; kept as given (never mutated).
+    """
+
+    config_filename = MODEL_CONFIG_FILE
+    model_filename = MODEL_FILE
+    is_generative = False
+    # State-dict keys that older saves carry but the module does not own (e.g. non-persistent buffers).
+    skip_keys_on_load: list[str] = []
+
+    def __init__(self, config: ModelConfig, **kwargs):
+        super().__init__()
+        self.config = config
+        self._preprocessor = None
+
+    # -- preprocessor ------------------------------------------------------------------------------------------
+    @property
+    def preprocessor(self):
+        return self._preprocessor
+
+    @preprocessor.setter
+    def preprocessor(self, value):
+        self._preprocessor = value
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    # -- counting -----------------------------------------------------------------------------------------------
+    def num_parameters(self) -> int:
+        """Total number of parameters."""
+        return sum(p.numel() for p in self.parameters())
+
+    def num_trainable_parameters(self) -> int:
+        """Number of parameters with ``requires_grad``."""
+        return sum(p.numel() for p in self.parameters() if p.requires_grad)
+
+    # -- training contract --------------------------------------------------------------------------------------
+    def compute_loss(self, logits: torch.Tensor, labels: torch.Tensor, **kwargs) -> torch.Tensor:  # pragma: no cover
+        raise NotImplementedError(f"{type(self).__name__} must implement compute_loss(logits, labels)")
+
+    # -- inference ----------------------------------------------------------------------------------------------
+    def preprocess(self, inputs: Any, **kwargs) -> dict:  # pragma: no cover - per model
+        raise NotImplementedError(f"{type(self).__name__} does not implement preprocess() for predict()")
+
+    def post_process(self, model_outputs: dict, **kwargs) -> Any:  # pragma: no cover - per model
+        raise NotImplementedError(f"{type(self).__name__} does not implement post_process() for predict()")
+
+    @torch.inference_mode()
+    def predict(self, inputs: Any, preprocess_kwargs: dict | None = None, post_process_kwargs: dict | None = None,
+                **forward_kwargs) -> Any:
+        """Preprocess raw ``inputs``, run the model in eval mode and return Hezar-style outputs."""
+        was_training = self.training
+        self.eval()
+        try:
+            batch = self.preprocess(inputs, **(preprocess_kwargs or {}))
+            outputs = self.generate(**batch, **forward_kwargs) if self.is_generative else self(**batch, **forward_kwargs)
+            return self.post_process(outputs, **(post_process_kwargs or {}))
+        finally:
+            self.train(was_training)
+
+    # -- save / load --------------------------------------------------------------------------------------------
+    def save(self, path: str | os.PathLike, filename: str | None = None, save_preprocessor: bool = True,
+             config_filename: str | None = None, safe_serialization: bool = False,
+             state_dict: dict[str, torch.Tensor] | None = None) -> str:
+        """Save the model folder: config YAML, weights and (optionally) the preprocessor.
+
+        Args:
+            path: target folder (created).
+            filename: weights file name (default ``model.pt``; ``model.safetensors`` with ``safe_serialization``).
+            save_preprocessor: also write ``preprocessor/`` when a preprocessor is attached.
+            config_filename: config file name (default ``model_config.yaml``).
+            safe_serialization: write safetensors instead of ``torch.save``.
+            state_dict: weights to write instead of ``self.state_dict()`` (e.g. a full state dict gathered by the
+                accelerator from a sharded model).
+
+        Returns:
+            The folder path.
+        """
+        os.makedirs(path, exist_ok=True)
+        self.config.save(path, filename=config_filename or self.config_filename)
+        state = state_dict if state_dict is not None else self.state_dict()
+        state = {k: v.detach().cpu().contiguous() for k, v in state.items()}
+        if safe_serialization:
+            from safetensors.torch import save_file
+
+            save_file(state, os.path.join(path, filename or MODEL_SAFETENSORS_FILE), metadata={"format": "pt"})
+        else:
+            torch.save(state, os.path.join(path, filename or self.model_filename))
+        if save_preprocessor and self.preprocessor is not None:
+            self.preprocessor.save(path)
+        return os.fspath(path)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, device: str | torch.device | None = None, load_preprocessor: bool = True,
+             model_filename: str | None = None, config_filename: str | None = None, strict: bool = True, **overrides):
+        """Load a model folder saved by ``save`` (or by Hezar) from a local path or a Hub repo id.
+
+        The class is looked up by the config's ``name`` when called on ``Model`` itself.
+
+        Args:
+            path: model folder or Hub repo id.
+            device: where to put the model (default CPU).
+            load_preprocessor: also load ``preprocessor/`` when present.
+            model_filename: weights file (default: ``model.pt``, else ``model.safetensors``).
+            config_filename: config file (default ``model_config.yaml``).
+            strict: every weight must match a parameter.
+            **overrides: config fields to change (e.g. dropout for fine-tuning).
+
+        Raises:
+            ConfigError, HubError, CheckpointError: invalid config, missing files, or unsafe/mismatched weights.
+        """
+        config = ModelConfig.load(path, filename=config_filename or cls.config_filename, **overrides)
+        model_cls = cls if cls is not Model else get_entry("model", config.name).cls
+        model = model_cls(config)
+        weights = _find_weights(path, model_filename)
+        state = {k: v for k, v in read_state_dict(weights).items() if k not in model_cls.skip_keys_on_load}
+        result = model.load_state_dict(state, strict=False)
+        if strict and (result.missing_keys or result.unexpected_keys):
+            raise CheckpointError(
+                f"`{weights}` does not match {model_cls.__name__}: missing {result.missing_keys[:10]}, "
+                f"unexpected {result.unexpected_keys[:10]}. Was it saved from another architecture or config?"
+            )
+        if load_preprocessor:
+            model.preprocessor = _load_preprocessor_if_any(path)
+        return model.to(device or "cpu")
+
+    def load_matching_weights(self, path: str | os.PathLike, filename: str | None = None) -> LoadReport:
+        """Copy every tensor of another model folder/file whose name and shape match (``init_weights_from``).
+
+        Returns:
+            A :class:`LoadReport` of loaded, missing, unexpected and shape-mismatched keys.
+        """
+        path = os.fspath(path)
+        weights = path if os.path.isfile(path) else _find_weights(path, filename)
+        source = read_state_dict(weights)
+        own = self.state_dict()
+        report = LoadReport()
+        to_load = {}
+        for key, tensor in source.items():
+            if key in self.skip_keys_on_load:
+                continue
+            if key not in own:
+                report.unexpected.append(key)
+            elif own[key].shape != tensor.shape:
+                report.mismatched.append((key, tuple(tensor.shape), tuple(own[key].shape)))
+            else:
+                to_load[key] = tensor
+        report.loaded = sorted(to_load)
+        report.missing = sorted(k for k in own if k not in source and k not in self.skip_keys_on_load)
+        self.load_state_dict(to_load, strict=False)
+        return report
+
+
+def _load_preprocessor_if_any(path):
+    """The folder's preprocessor, or None when it has none (a local folder without ``preprocessor/``)."""
+    from ..preprocessors.preprocessor import Preprocessor
+
+    path = os.fspath(path)
+    if os.path.isdir(path) and not os.path.isdir(os.path.join(path, PREPROCESSOR_SUBFOLDER)):
+        return None
+    try:
+        return Preprocessor.load(path)
+    except HubError:
+        if os.path.isdir(path):
+            raise
+        return None
+
+
+def _find_weights(path, model_filename: str | None) -> str:
+    if model_filename:
+        return resolve_file(path, model_filename)
+    found = resolve_file(path, MODEL_FILE, required=False) or resolve_file(path, MODEL_SAFETENSORS_FILE, required=False)
+    if found is None:
+        raise CheckpointError(f"No `{MODEL_FILE}` or `{MODEL_SAFETENSORS_FILE}` found in `{path}`.")
+    return found

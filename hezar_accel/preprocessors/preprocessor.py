@@ -1,0 +1,92 @@
+"""The ``Preprocessor`` base and ``Preprocessor.load``, which rebuilds whatever a model folder's ``preprocessor/`` holds.
+
+Each preprocessor writes one ``*_config.yaml`` (with its registry ``name``) plus its own files (e.g. ``tokenizer.json``)
+into ``<folder>/preprocessor/``; loading reads every such config and builds the registered class for it.
+"""
+
+from __future__ import annotations
+
+import os
+
+from ..configs import PreprocessorConfig, load_yaml
+from ..constants import PREPROCESSOR_SUBFOLDER
+from ..hub import HubError, resolve_folder
+from ..registry import get_entry
+
+
+class Preprocessor:
+    """Base class of tokenizers, image processors and feature extractors.
+
+    Subclasses set ``config_filename`` and implement ``__call__``, ``save`` (calling ``super().save``) and
+    ``load`` for their extra files.
+
+    Args:
+        config: the preprocessor's config.
+    """
+
+    config_filename = "preprocessor_config.yaml"
+
+    def __init__(self, config: PreprocessorConfig, **kwargs):
+        self.config = config
+
+    def save(self, path: str | os.PathLike, subfolder: str | None = None) -> str:
+        """Write the config into ``path/<subfolder>`` (default ``preprocessor``) and return that folder."""
+        folder = os.path.join(path, PREPROCESSOR_SUBFOLDER if subfolder is None else subfolder)
+        os.makedirs(folder, exist_ok=True)
+        self.config.save(folder, filename=self.config_filename)
+        return folder
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, subfolder: str | None = None, **kwargs):
+        """Load the preprocessor(s) saved under ``path/<subfolder>`` (a local folder or a Hub repo id).
+
+        Called on a concrete class, loads that class; called on ``Preprocessor``, loads every preprocessor in the folder
+        and returns it alone, or a :class:`PreprocessorsContainer` (name -> preprocessor) when there are several.
+
+        Raises:
+            HubError: no preprocessor folder/config found.
+        """
+        subfolder = PREPROCESSOR_SUBFOLDER if subfolder is None else subfolder
+        root = resolve_folder(path, allow_patterns=[f"{subfolder}/*"] if subfolder else None)
+        folder = os.path.join(root, subfolder) if subfolder else root
+        if not os.path.isdir(folder):
+            # A model folder may keep its preprocessor files at the top level (e.g. a bare tokenizer folder).
+            folder = root
+        configs = sorted(f for f in os.listdir(folder) if f.endswith("_config.yaml"))
+        if cls is not Preprocessor:
+            return cls._load_from_folder(folder, **kwargs)
+        found = {}
+        for filename in configs:
+            data = load_yaml(os.path.join(folder, filename)) or {}
+            if data.get("config_type") != "preprocessor" or not data.get("name"):
+                continue
+            entry = get_entry("preprocessor", data["name"])
+            found[data["name"]] = entry.cls._load_from_folder(folder, **kwargs)
+        if not found:
+            raise HubError(f"No preprocessor config (`*_config.yaml` with `config_type: preprocessor`) in `{folder}`.")
+        return next(iter(found.values())) if len(found) == 1 else PreprocessorsContainer(found)
+
+    @classmethod
+    def _load_from_folder(cls, folder: str, **kwargs):
+        """Build this class from its files in ``folder``; subclasses with extra files override it."""
+        config_cls = cls._config_class()
+        return cls(config_cls.load(os.path.join(folder, cls.config_filename), **kwargs))
+
+    @classmethod
+    def _config_class(cls):
+        from ..registry import _REGISTRIES
+
+        for entry in _REGISTRIES["preprocessor"].values():
+            if entry.cls is cls:
+                return entry.config_class
+        return PreprocessorConfig
+
+
+class PreprocessorsContainer(dict):
+    """Several preprocessors of one model, by registry name (e.g. a tokenizer and a text normalizer)."""
+
+    def save(self, path: str | os.PathLike, subfolder: str | None = None) -> str:
+        folder = None
+        for preprocessor in self.values():
+            folder = preprocessor.save(path, subfolder=subfolder)
+        return folder
