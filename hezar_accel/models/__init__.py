@@ -1,5 +1,9 @@
 """Models: the Hezar-format ``Model`` base and pure-torch architectures (one file each)."""
 
 from .model import LoadReport, Model
+from .bert import BertTextClassification, BertTextClassificationConfig, BertSequenceLabeling, BertSequenceLabelingConfig
 
 __all__ = ["Model", "LoadReport"]
+__all__ += [
+    "BertTextClassification", "BertTextClassificationConfig", "BertSequenceLabeling", "BertSequenceLabelingConfig",
+]

@@ -1,0 +1,143 @@
+"""The ``Dataset`` base (a torch map-style dataset over 🤗 ``datasets``) and ``Dataset.load``.
+
+Subclasses turn raw rows into model inputs once, with a batched ``datasets.map`` (never in ``__getitem__``), and
+expose a ``data_collator``. ``Dataset.load(path, split=...)`` picks the subclass from the folder's
+``dataset_config.yaml`` (or from ``task=``/``name=``), so one call serves every task.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import torch
+
+from ..configs import DatasetConfig, load_yaml
+from ..constants import DATASET_CONFIG_FILE, TaskType
+from ..errors import ConfigError, DataError, closest
+from ..hub import looks_like_repo_id, resolve_file
+from ..registry import get_entry, list_registered
+
+# Task -> the registry name of the dataset class used when a folder has no dataset_config.yaml.
+DEFAULT_DATASET_FOR_TASK = {
+    TaskType.TEXT_CLASSIFICATION: "text_classification",
+    TaskType.SEQUENCE_LABELING: "sequence_labeling",
+    TaskType.TEXT_GENERATION: "text_generation",
+    TaskType.IMAGE2TEXT: "ocr",
+    TaskType.SPEECH_RECOGNITION: "speech_recognition",
+}
+
+
+class Dataset(torch.utils.data.Dataset):
+    """Base class of task datasets.
+
+    Args:
+        config: the dataset config (columns, label map, limits).
+        split: which split this object holds.
+        preprocessor: the tokenizer / image processor / feature extractor (or a container of them).
+    """
+
+    def __init__(self, config: DatasetConfig, split: str | None = None, preprocessor=None, **kwargs):
+        self.config = config
+        self.split = split
+        self.preprocessor = preprocessor
+        self.data = None  # a datasets.Dataset of model-ready columns, set by subclasses
+        self.data_collator = None
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        return self.data[int(index)]
+
+    def __getitems__(self, indices: list[int]) -> list[dict[str, Any]]:
+        # One columnar read per batch instead of one row read per sample: the DataLoader fetcher uses this when present.
+        columns = self.data[list(indices)]
+        keys = list(columns)
+        return [dict(zip(keys, values)) for values in zip(*(columns[k] for k in keys))]
+
+    @property
+    def fingerprint(self) -> str:
+        """A content fingerprint of the processed data (changes when the data or its processing changes)."""
+        return getattr(self.data, "_fingerprint", "") or ""
+
+    def lengths(self) -> list[int] | None:
+        """Per-sample lengths for length-grouped batching, or None when the task has no notion of length."""
+        return None
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, split: str | None = None, preprocessor=None, tokenizer_path: str | None = None,
+             config: DatasetConfig | None = None, **config_overrides) -> "Dataset":
+        """Load one split of a dataset.
+
+        Args:
+            path: a folder (with ``<split>.csv|tsv|json|jsonl|parquet`` files and optionally ``dataset_config.yaml``),
+                a single data file, or a Hub dataset id.
+            split: split name, e.g. ``"train"`` or ``"test"``.
+            preprocessor: the preprocessor to encode with (takes precedence over ``tokenizer_path``).
+            tokenizer_path: a model folder or Hub id whose ``preprocessor/`` to load.
+            config: a ready dataset config (otherwise read from ``path`` or built from ``config_overrides``).
+            **config_overrides: config fields, e.g. ``task="text_classification", text_field="tweet"``.
+
+        Returns:
+            The task's dataset object.
+
+        Raises:
+            ConfigError: unknown task/dataset name or bad config fields. DataError: missing split, file or column.
+        """
+        path = os.fspath(path)
+        config = config or _read_dataset_config(path, config_overrides)
+        if config.path is None:
+            config = config.replace(path=path)
+        dataset_cls = cls if cls is not Dataset else get_entry("dataset", config.name).cls
+        if preprocessor is None:
+            tokenizer_path = tokenizer_path or getattr(config, "tokenizer_path", None) or getattr(config, "preprocessor_path", None)
+            if tokenizer_path is not None:
+                from ..preprocessors import Preprocessor
+
+                preprocessor = Preprocessor.load(tokenizer_path)
+        return dataset_cls(config, split=split, preprocessor=preprocessor)
+
+
+def _read_dataset_config(path: str, overrides: dict) -> DatasetConfig:
+    """The folder's dataset_config.yaml with overrides applied, or a config built for ``task``/``name``."""
+    config_file = None
+    if os.path.isdir(path):
+        candidate = os.path.join(path, DATASET_CONFIG_FILE)
+        config_file = candidate if os.path.isfile(candidate) else None
+    elif not os.path.isfile(path) and looks_like_repo_id(path):
+        config_file = resolve_file(path, DATASET_CONFIG_FILE, repo_type="dataset", required=False)
+    data = (load_yaml(config_file) or {}) if config_file else {}
+    data = {**data, **overrides}
+    name = data.get("name")
+    if not name:
+        task = data.get("task")
+        if task is None:
+            raise ConfigError("dataset config", [
+                f"task: no `{DATASET_CONFIG_FILE}` in `{path}` and no task= given; pass task= one of {TaskType.values()}"])
+        if task not in DEFAULT_DATASET_FOR_TASK:
+            raise ConfigError("dataset config", [f"task: unknown task `{task}`{closest(task, TaskType.values())}; valid: {TaskType.values()}"])
+        name = DEFAULT_DATASET_FOR_TASK[TaskType(task)]
+    if name not in list_registered("dataset"):
+        raise ConfigError("dataset config", [f"name: unknown dataset `{name}`{closest(name, list_registered('dataset'))}; registered: {list_registered('dataset')}"])
+    data["name"] = name
+    data.setdefault("config_type", "dataset")
+    return get_entry("dataset", name).config_class.from_dict(data)
+
+
+def preprocessor_fingerprint(preprocessor) -> str:
+    """A short hash of a preprocessor's config (and tokenizer vocabulary), for keys of ``datasets``' map cache."""
+    import hashlib
+    import json
+
+    parts = [json.dumps(preprocessor.config.to_dict(), sort_keys=True, default=str)]
+    backend = getattr(preprocessor, "backend", None)
+    if backend is not None:
+        parts.append(backend.to_str())
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
+
+
+def check_not_empty(table, source: str) -> None:
+    """Raise DataError when a split has no rows (training on nothing would silently do nothing)."""
+    if len(table) == 0:
+        raise DataError(f"`{source}` has no rows: the split is empty.")

@@ -1,0 +1,231 @@
+"""``MetricsHandler``: turns gathered model outputs into corpus-level metric values for one task.
+
+The trainer drives it (promise 4 of DESIGN.md): per evaluation batch it calls :meth:`predictions_from_outputs` and
+:meth:`labels_from_batch` on device, pads both along dim 1 with :attr:`pad_index`, gathers them across processes with
+``gather_for_metrics`` and passes the host arrays to :meth:`add_batch`; after the last batch it calls
+:meth:`compute` once. Because every metric sees the whole gathered corpus, 2-process results equal 1-process ones.
+
+Subclasses (one per task, in ``handlers.py``) set the class attributes and implement :meth:`decode`.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, ClassVar
+
+import numpy as np
+
+from ..errors import ConfigError, closest
+from .loading import load_metric
+
+__all__ = ["MetricsHandler", "METRIC_OUTPUTS", "IGNORE_INDEX"]
+
+# Label value meaning "do not score this position" (PyTorch's cross-entropy ignore_index).
+IGNORE_INDEX = -100
+
+# The keys each metric contributes to compute()'s result, in order.
+METRIC_OUTPUTS: dict[str, tuple[str, ...]] = {
+    "accuracy": ("accuracy",),
+    "precision": ("precision",),
+    "recall": ("recall",),
+    "f1": ("f1",),
+    "seqeval": ("f1", "precision", "recall", "accuracy"),
+    "bleu": ("bleu",),
+    "rouge": ("rouge1", "rouge2", "rougeL"),
+    "cer": ("cer",),
+    "wer": ("wer",),
+}
+
+
+def config_value(config: Any, key: str, default: Any = None) -> Any:
+    """Read ``key`` from a model config given as a dataclass/object, a dict, or None."""
+    if config is None:
+        return default
+    if isinstance(config, dict):
+        return config.get(key, default)
+    return getattr(config, key, default)
+
+
+def to_numpy(values) -> np.ndarray:
+    """Host numpy view of a tensor, array or (rectangular) nested list."""
+    if hasattr(values, "detach"):  # torch.Tensor, without importing torch in this module
+        return values.detach().cpu().numpy()
+    return np.asarray(values)
+
+
+class MetricsHandler:
+    """Base class of the per-task metric sets.
+
+    Args:
+        metrics: metric names (each in :attr:`valid_metrics`); None uses :attr:`default_metrics`, [] computes nothing.
+        model_config: the model's config; gives ``id2label`` (and ``blank_id`` for CTC models).
+        preprocessor: the model's preprocessor; gives ``decode`` for text generation.
+        metric_kwargs: per-metric options, e.g. ``{"f1": {"average": "micro"}, "cer": {"normalize": False}}``; merged
+            over :attr:`default_metric_kwargs`.
+
+    Raises:
+        ConfigError: unknown or repeated metric names, options for metrics that are not used, unknown options, or a
+            model config/preprocessor lacking what the task needs.
+        MissingDependencyError: a metric's library is not installed.
+    """
+
+    task: ClassVar[str] = ""
+    valid_metrics: ClassVar[tuple[str, ...]] = ()
+    default_metrics: ClassVar[tuple[str, ...]] = ()
+    default_metric_kwargs: ClassVar[dict[str, dict[str, Any]]] = {}
+    # Per-metric options consumed by the handler itself (not passed to the metric module), with their defaults.
+    handler_options: ClassVar[dict[str, Any]] = {}
+    pad_index: ClassVar[int] = IGNORE_INDEX
+
+    def __init__(self, metrics: list[str] | None = None, model_config=None, preprocessor=None,
+                 metric_kwargs: dict | None = None):
+        self.metrics = list(self.default_metrics) if metrics is None else list(metrics)
+        metric_kwargs = dict(metric_kwargs or {})
+        problems = self.check_metrics(self.metrics) + self._check_metric_kwargs(metric_kwargs)
+        if problems:
+            raise ConfigError(f"{type(self).__name__} (task {self.task})", problems)
+        self.model_config = model_config
+        self.preprocessor = preprocessor
+        self.setup()  # config problems surface before the (slower) metric loading
+        self.options: dict[str, dict[str, Any]] = {}
+        self._metrics = {}
+        for name in self.metrics:
+            kwargs = {**self.default_metric_kwargs.get(name, {}), **metric_kwargs.get(name, {})}
+            self.options[name] = {key: kwargs.pop(key, default) for key, default in self.handler_options.items()}
+            self._metrics[name] = load_metric(name, **kwargs)
+
+    # -- validation (pure, no loading) ------------------------------------------------------------------------
+    @classmethod
+    def check_metrics(cls, metrics: list[str] | None) -> list[str]:
+        """Return one problem line per bad metric name (empty when all are fine). Loads nothing.
+
+        Args:
+            metrics: the names from ``TrainerConfig.metrics``; None means the defaults and is always fine.
+
+        Returns:
+            Lines like ``metrics: unknown metric `f2` for task text_classification (did you mean `f1`?); valid: ...``.
+        """
+        if metrics is None:
+            return []
+        if isinstance(metrics, str) or not isinstance(metrics, (list, tuple)):
+            return [f"metrics: expected a list of metric names, got {metrics!r}; valid: {', '.join(cls.valid_metrics)}"]
+        problems, seen = [], set()
+        for name in metrics:
+            if not isinstance(name, str) or name not in cls.valid_metrics:
+                hint = closest(name, cls.valid_metrics) if isinstance(name, str) else ""
+                problems.append(
+                    f"metrics: unknown metric `{name}` for task {cls.task}{hint}; valid: {', '.join(cls.valid_metrics)}"
+                )
+            elif name in seen:
+                problems.append(f"metrics: `{name}` is listed more than once")
+            seen.add(name)
+        return problems
+
+    @classmethod
+    def output_names(cls, metrics: list[str] | None) -> list[str]:
+        """Names of the values :meth:`compute` returns for ``metrics`` (None = defaults); unknown names are skipped.
+
+        Args:
+            metrics: metric names as in ``TrainerConfig.metrics``.
+
+        Returns:
+            e.g. ``["accuracy", "f1", "precision", "recall"]``; the trainer adds ``loss`` itself.
+        """
+        names: list[str] = []
+        for metric in cls.default_metrics if metrics is None else metrics:
+            if metric in cls.valid_metrics:
+                names.extend(n for n in METRIC_OUTPUTS[metric] if n not in names)
+        return names
+
+    def _check_metric_kwargs(self, metric_kwargs: dict) -> list[str]:
+        problems = []
+        for name, kwargs in metric_kwargs.items():
+            if name not in self.metrics:
+                problems.append(
+                    f"metric_kwargs: options given for `{name}`, which is not among the metrics used "
+                    f"({', '.join(self.metrics) or 'none'}){closest(name, self.metrics)}"
+                )
+            elif not isinstance(kwargs, dict):
+                problems.append(f"metric_kwargs.{name}: expected a mapping of option -> value, got {kwargs!r}")
+        return problems
+
+    def setup(self) -> None:
+        """Read what the task needs from ``model_config``/``preprocessor``; raise ConfigError when it is missing."""
+
+    # -- on device --------------------------------------------------------------------------------------------
+    def predictions_from_outputs(self, outputs: dict, batch: dict):
+        """Compact on-device predictions from the model outputs (default: ``logits.argmax(-1)``); never moves to host.
+
+        Args:
+            outputs: the model's forward (or generate) outputs.
+            batch: the input batch (for shapes only).
+
+        Returns:
+            A tensor whose dim 0 is the batch.
+        """
+        return outputs["logits"].argmax(-1)
+
+    def labels_from_batch(self, batch: dict):
+        """The reference tensor of a batch: ``batch["labels"]``."""
+        return batch["labels"]
+
+    # -- on host, after gathering -----------------------------------------------------------------------------
+    def decode(self, predictions: np.ndarray, labels: np.ndarray) -> tuple[list, list]:
+        """Turn gathered id arrays into the metric inputs (class ids, tag lists or strings). Subclasses implement it.
+
+        Returns:
+            ``(predictions, references)``, two lists of equal length.
+        """
+        raise NotImplementedError
+
+    def metric_inputs(self, name: str, predictions: list, references: list) -> tuple[list, list]:
+        """Per-metric adjustment of the decoded inputs (e.g. text normalization); the default passes them through."""
+        return predictions, references
+
+    def add_batch(self, predictions, labels) -> None:
+        """Decode one gathered batch and feed it to every metric.
+
+        Args:
+            predictions: gathered predictions (numpy array or tensor), padded with :attr:`pad_index` along dim 1.
+            labels: gathered labels, same batch size, padded likewise.
+
+        Raises:
+            ValueError: batch sizes differ, or an id has no label in ``id2label``.
+        """
+        predictions, labels = to_numpy(predictions), to_numpy(labels)
+        if predictions.shape[:1] != labels.shape[:1]:
+            raise ValueError(
+                f"{type(self).__name__}.add_batch: {predictions.shape[0]} predictions but {labels.shape[0]} labels"
+            )
+        if not self._metrics:
+            return
+        decoded_predictions, decoded_references = self.decode(predictions, labels)
+        for name, metric in self._metrics.items():
+            metric.add_batch(*self.metric_inputs(name, decoded_predictions, decoded_references))
+
+    def compute(self) -> dict[str, float]:
+        """Compute every metric over everything added since the last compute, then reset for the next evaluation.
+
+        Returns:
+            A flat ``{output name: float}`` dict with the keys of :meth:`output_names`; values are NaN when nothing
+            was added (an empty evaluation set).
+        """
+        results: dict[str, float] = {}
+        try:
+            for name, metric in self._metrics.items():
+                if metric.num_added == 0:
+                    values = dict.fromkeys(METRIC_OUTPUTS[name], math.nan)
+                else:
+                    values = metric.compute()
+                results.update({key: float(values[key]) for key in METRIC_OUTPUTS[name]})
+        finally:
+            self.reset()
+        return results
+
+    def reset(self) -> None:
+        """Drop everything added since the last compute."""
+        for metric in self._metrics.values():
+            metric.reset()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(task={self.task!r}, metrics={self.metrics!r})"

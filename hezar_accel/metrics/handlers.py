@@ -1,0 +1,211 @@
+"""One ``MetricsHandler`` per task, and ``get_metrics_handler_class(task)``.
+
+Each handler knows how its task's model outputs become compact predictions on device, and how gathered id arrays
+become what its metrics score: class ids, tag sequences (via ``id2label``), or strings (via a tokenizer, or the
+CTC collapse and the character map).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..constants import TaskType
+from ..ctc import ctc_greedy_collapse
+from ..errors import ConfigError, closest
+from .handler import IGNORE_INDEX, MetricsHandler, config_value
+from .persian_normalizer import normalize_persian
+
+__all__ = [
+    "TextClassificationMetricsHandler",
+    "SequenceLabelingMetricsHandler",
+    "TextGenerationMetricsHandler",
+    "Image2TextMetricsHandler",
+    "SpeechRecognitionMetricsHandler",
+    "get_metrics_handler_class",
+]
+
+
+def normalize_id2label(id2label: Any, owner: str) -> dict[int, str]:
+    """``id2label`` with int keys, accepting int or digit-string keys (YAML and JSON give either).
+
+    Raises:
+        ConfigError: when it is missing, not a mapping, or has a key that is not an integer.
+    """
+    if not isinstance(id2label, dict) or not id2label:
+        raise ConfigError(owner, [f"model_config.id2label: needed to decode ids into labels, got {id2label!r}"])
+    try:
+        return {int(key): str(value) for key, value in id2label.items()}
+    except (TypeError, ValueError):
+        bad = [k for k in id2label if not str(k).lstrip("-").isdigit()]
+        raise ConfigError(owner, [f"model_config.id2label: keys must be integer ids, got {bad[:5]}"]) from None
+
+
+def _lookup(id2label: dict[int, str], ids, what: str) -> list[str]:
+    try:
+        return [id2label[int(i)] for i in ids]
+    except KeyError as e:
+        raise ValueError(
+            f"{what} id {e.args[0]} is not in model_config.id2label (ids {min(id2label)}..{max(id2label)}); "
+            "the model's output size and its id2label disagree"
+        ) from None
+
+
+class TextClassificationMetricsHandler(MetricsHandler):
+    """Accuracy / precision / recall / F1 over class ids (precision, recall and F1 macro-averaged by default)."""
+
+    task = TaskType.TEXT_CLASSIFICATION.value
+    valid_metrics = ("accuracy", "f1", "precision", "recall")
+    default_metrics = ("accuracy", "f1", "precision", "recall")
+    default_metric_kwargs = {name: {"average": "macro"} for name in ("precision", "recall", "f1")}
+
+    def decode(self, predictions: np.ndarray, labels: np.ndarray) -> tuple[list, list]:
+        predictions, labels = predictions.reshape(-1), labels.reshape(-1)
+        keep = (labels != IGNORE_INDEX) & (labels != self.pad_index)
+        return predictions[keep].astype(np.int64).tolist(), labels[keep].astype(np.int64).tolist()
+
+
+class SequenceLabelingMetricsHandler(MetricsHandler):
+    """seqeval over tag sequences; only positions whose label is not -100 are scored (e.g. first sub-tokens)."""
+
+    task = TaskType.SEQUENCE_LABELING.value
+    valid_metrics = ("seqeval",)
+    default_metrics = ("seqeval",)
+
+    def setup(self) -> None:
+        self.id2label = normalize_id2label(config_value(self.model_config, "id2label"), type(self).__name__)
+
+    def decode(self, predictions: np.ndarray, labels: np.ndarray) -> tuple[list, list]:
+        if predictions.shape != labels.shape:
+            raise ValueError(
+                f"{type(self).__name__}: predictions {predictions.shape} and labels {labels.shape} must have the same "
+                "(batch, tokens) shape; pad both with pad_index along dim 1"
+            )
+        pred_tags, ref_tags = [], []
+        for pred_row, label_row in zip(predictions, labels):
+            keep = (label_row != IGNORE_INDEX) & (label_row != self.pad_index)
+            pred_tags.append(_lookup(self.id2label, pred_row[keep], "predicted"))
+            ref_tags.append(_lookup(self.id2label, label_row[keep], "label"))
+        return pred_tags, ref_tags
+
+
+class TextGenerationMetricsHandler(MetricsHandler):
+    """BLEU / ROUGE over decoded text; label positions set to -100 (e.g. prompt tokens) are dropped before decoding."""
+
+    task = TaskType.TEXT_GENERATION.value
+    valid_metrics = ("bleu", "rouge")
+    default_metrics = ("bleu", "rouge")
+
+    def setup(self) -> None:
+        self.tokenizer = self._find_decoder(self.preprocessor)
+        if self.tokenizer is None and self.metrics:
+            raise ConfigError(
+                type(self).__name__,
+                [f"preprocessor: text generation metrics need a tokenizer with `decode`, got {self.preprocessor!r}"],
+            )
+
+    @staticmethod
+    def _find_decoder(preprocessor):
+        candidates = list(preprocessor.values()) if isinstance(preprocessor, dict) else [preprocessor]
+        for candidate in candidates:
+            for obj in (candidate, getattr(candidate, "tokenizer", None)):
+                if obj is not None and callable(getattr(obj, "decode", None)):
+                    return obj
+        return None
+
+    def predictions_from_outputs(self, outputs: dict, batch: dict):
+        """``outputs["generated_ids"]`` (B, L) when the trainer generated, else ``logits.argmax(-1)``."""
+        generated = outputs.get("generated_ids")
+        return generated if generated is not None else outputs["logits"].argmax(-1)
+
+    def _decode_row(self, ids) -> str:
+        ids = [int(i) for i in ids if i != IGNORE_INDEX and i != self.pad_index]
+        if not ids:
+            return ""
+        text = self.tokenizer.decode(ids, skip_special_tokens=True)
+        if isinstance(text, (list, tuple)):  # Hezar's Tokenizer.decode returns one string per sequence
+            text = text[0]
+        return text.strip()
+
+    def decode(self, predictions: np.ndarray, labels: np.ndarray) -> tuple[list, list]:
+        return [self._decode_row(row) for row in predictions], [self._decode_row(row) for row in labels]
+
+
+class CTCMetricsHandler(MetricsHandler):
+    """CER / WER for CTC models: greedy collapse, ``id2label`` characters joined into strings, Persian normalization.
+
+    Option ``normalize`` (per metric, default True) applies :func:`normalize_persian` to both sides before scoring.
+    The blank id is ``model_config.blank_id`` when set, else 0.
+    """
+
+    valid_metrics = ("cer", "wer")
+    default_metrics = ("cer", "wer")
+    handler_options = {"normalize": True}
+
+    def setup(self) -> None:
+        self.id2label = normalize_id2label(config_value(self.model_config, "id2label"), type(self).__name__)
+        blank_id = config_value(self.model_config, "blank_id", None)
+        self.blank_id = 0 if blank_id is None else int(blank_id)
+
+    def predictions_from_outputs(self, outputs: dict, batch: dict):
+        """Per-frame argmax ids (B, T) from logits (B, T, C); time-major (T, B, C) logits are detected, transposed."""
+        logits = outputs["logits"]
+        labels = batch.get("labels") if isinstance(batch, dict) else None
+        batch_size = labels.shape[0] if labels is not None else None
+        if logits.dim() == 3 and batch_size is not None and logits.shape[0] != batch_size == logits.shape[1]:
+            logits = logits.transpose(0, 1)
+        return logits.argmax(-1)
+
+    def decode(self, predictions: np.ndarray, labels: np.ndarray) -> tuple[list, list]:
+        texts = [
+            "".join(_lookup(self.id2label, ids, "predicted"))
+            for ids in ctc_greedy_collapse(predictions, blank_id=self.blank_id, pad_id=self.pad_index)
+        ]
+        references = []
+        for row in labels:
+            keep = (row != IGNORE_INDEX) & (row != self.pad_index) & (row != self.blank_id)
+            references.append("".join(_lookup(self.id2label, row[keep], "label")))
+        return texts, references
+
+    def metric_inputs(self, name: str, predictions: list, references: list) -> tuple[list, list]:
+        if self.options[name]["normalize"]:
+            return [normalize_persian(t) for t in predictions], [normalize_persian(t) for t in references]
+        return predictions, references
+
+
+class Image2TextMetricsHandler(CTCMetricsHandler):
+    """CER / WER for OCR (CTC) models."""
+
+    task = TaskType.IMAGE2TEXT.value
+
+
+class SpeechRecognitionMetricsHandler(CTCMetricsHandler):
+    """CER / WER for CTC speech recognition models."""
+
+    task = TaskType.SPEECH_RECOGNITION.value
+
+
+_HANDLERS: dict[str, type[MetricsHandler]] = {
+    cls.task: cls
+    for cls in (
+        TextClassificationMetricsHandler,
+        SequenceLabelingMetricsHandler,
+        TextGenerationMetricsHandler,
+        Image2TextMetricsHandler,
+        SpeechRecognitionMetricsHandler,
+    )
+}
+
+
+def get_metrics_handler_class(task: str) -> type[MetricsHandler]:
+    """The handler class of ``task`` (a ``TaskType`` value).
+
+    Raises:
+        ConfigError: unknown task, with the closest valid one.
+    """
+    key = task.value if isinstance(task, TaskType) else task
+    if key not in _HANDLERS:
+        problem = f"task: unknown task `{task}`{closest(str(task), _HANDLERS)}; valid: {', '.join(_HANDLERS)}"
+        raise ConfigError("metrics", [problem])
+    return _HANDLERS[key]

@@ -1,0 +1,161 @@
+"""``load_metric``: build a metric from this package's local 🤗 evaluate modules, never from the Hub.
+
+Each metric lives in ``modules/<name>/<name>.py``; ``evaluate.load`` is given that absolute folder, so loading works
+offline and cannot pick up a Hub script of the same name. Missing optional libraries are reported when the metric
+is loaded (before training starts), with the pip command that installs them.
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+import uuid
+from typing import Any
+
+from ..errors import ConfigError, closest, require
+
+__all__ = ["AVAILABLE_METRICS", "Metric", "load_metric", "metric_module_path"]
+
+_MODULES_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "modules")
+
+# name -> (module to import, pip package, hezar_accel extra) that the metric's script needs.
+_REQUIREMENTS: dict[str, tuple[str, str, str]] = {
+    "accuracy": ("sklearn", "scikit-learn", "all"),
+    "precision": ("sklearn", "scikit-learn", "all"),
+    "recall": ("sklearn", "scikit-learn", "all"),
+    "f1": ("sklearn", "scikit-learn", "all"),
+    "seqeval": ("seqeval", "seqeval", "nlp"),
+    "bleu": ("sacrebleu", "sacrebleu", "nlp"),
+    "rouge": ("rouge_score", "rouge-score", "nlp"),
+    "cer": ("jiwer", "jiwer", "vision"),
+    "wer": ("jiwer", "jiwer", "audio"),
+}
+
+AVAILABLE_METRICS: list[str] = list(_REQUIREMENTS)
+
+# Options with a closed set of values, checked at load time (the module scripts check them again at compute).
+_AVERAGES = ("macro", "micro", "weighted", "binary")
+_OPTION_CHOICES: dict[str, dict[str, tuple]] = {
+    "precision": {"average": _AVERAGES},
+    "recall": {"average": _AVERAGES},
+    "f1": {"average": _AVERAGES},
+    "seqeval": {"scheme": (None, "IOB1", "IOB2", "IOE1", "IOE2", "IOBES", "BILOU")},
+}
+
+
+def metric_module_path(name: str) -> str:
+    """Absolute path of the local evaluate module folder of metric ``name`` (validated like :func:`load_metric`)."""
+    if name not in _REQUIREMENTS:
+        raise ConfigError(
+            "metrics",
+            [f"unknown metric `{name}`{closest(name, AVAILABLE_METRICS)}; available: {', '.join(AVAILABLE_METRICS)}"],
+        )
+    return os.path.join(_MODULES_DIR, name)
+
+
+class Metric:
+    """One metric: a local ``evaluate`` module plus the keyword arguments its ``compute`` gets.
+
+    Feed it with :meth:`add_batch` as often as needed, then call :meth:`compute` once; the buffer is emptied after
+    ``compute`` (and by :meth:`reset`) so the object serves the next evaluation.
+
+    Args:
+        name: the metric name (one of ``AVAILABLE_METRICS``).
+        module: the loaded ``evaluate.EvaluationModule``.
+        compute_kwargs: passed to every ``compute`` call (e.g. ``average="macro"``).
+    """
+
+    def __init__(self, name: str, module, compute_kwargs: dict[str, Any] | None = None):
+        self.name = name
+        self.module = module
+        self.compute_kwargs = dict(compute_kwargs or {})
+        self.num_added = 0
+
+    def add_batch(self, predictions, references) -> None:
+        """Add a batch of predictions and references (lists of equal length); empty batches are ignored.
+
+        Raises:
+            ValueError: when the lengths differ or the values do not fit the metric's input format.
+        """
+        if len(predictions) != len(references):
+            raise ValueError(
+                f"{self.name}: got {len(predictions)} predictions but {len(references)} references in one batch"
+            )
+        if len(predictions) == 0:
+            return
+        self.module.add_batch(predictions=predictions, references=references)
+        self.num_added += len(predictions)
+
+    def compute(self) -> dict[str, float]:
+        """Compute the metric over everything added since the last compute/reset, then empty the buffer.
+
+        Returns:
+            The metric's results as a flat ``{name: float}`` dict.
+
+        Raises:
+            ValueError: when nothing was added.
+        """
+        if self.num_added == 0:
+            raise ValueError(f"{self.name}: compute() called before any predictions were added")
+        try:
+            result = self.module.compute(**self.compute_kwargs)
+        finally:
+            self.reset()
+        return {key: float(value) for key, value in result.items()}
+
+    def reset(self) -> None:
+        """Drop everything added since the last compute.
+
+        ``evaluate`` has no public reset; these are the attributes its in-memory writer starts from when empty.
+        """
+        self.module.writer = None
+        self.module.buf_writer = None
+        self.module.data = None
+        self.module.selected_feature_format = None
+        self.num_added = 0
+
+    def __repr__(self) -> str:
+        return f"Metric({self.name!r}, compute_kwargs={self.compute_kwargs!r})"
+
+
+def load_metric(name: str, **compute_kwargs) -> Metric:
+    """Load metric ``name`` from its local evaluate module.
+
+    Args:
+        name: one of ``AVAILABLE_METRICS``.
+        **compute_kwargs: keyword arguments for every ``compute`` call (e.g. ``average="macro"``, ``scheme="IOB2"``,
+            ``tokenize="char"``).
+
+    Returns:
+        A :class:`Metric` holding an in-memory evaluate module with a unique ``experiment_id``, so several metrics
+        (and several trainers in one process) never share a cache file.
+
+    Raises:
+        ConfigError: unknown metric name (with the closest valid name).
+        MissingDependencyError: the library the metric needs is not installed (with the pip command).
+    """
+    path = metric_module_path(name)
+    module_name, package, extra = _REQUIREMENTS[name]
+    require(module_name, package, extra, f"The `{name}` metric")
+    import evaluate  # heavy import (datasets, pyarrow): only when a metric is actually loaded
+
+    module = evaluate.load(path, experiment_id=f"hezar_accel-{name}-{uuid.uuid4().hex}", keep_in_memory=True)
+    _check_compute_kwargs(name, module, compute_kwargs)
+    return Metric(name, module, compute_kwargs)
+
+
+def _check_compute_kwargs(name: str, module, compute_kwargs: dict) -> None:
+    """Reject misspelled options now: ``compute`` would only fail at the end of the first evaluation."""
+    params = inspect.signature(module._compute).parameters
+    valid = [p for p in params if p not in ("self", "predictions", "references")]
+    problems = [
+        f"{name}: unknown option `{key}`{closest(key, valid)}; valid options: {', '.join(valid) or 'none'}"
+        for key in compute_kwargs
+        if key not in valid
+    ]
+    for key, choices in _OPTION_CHOICES.get(name, {}).items():
+        if key in compute_kwargs and compute_kwargs[key] not in choices:
+            valid_values = ", ".join(map(str, choices))
+            problems.append(f"{name}: {key}={compute_kwargs[key]!r} is not valid; use one of {valid_values}")
+    if problems:
+        raise ConfigError("metric options", problems)

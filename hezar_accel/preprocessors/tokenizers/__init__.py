@@ -1,0 +1,6 @@
+"""Tokenizers over 🤗 tokenizers, saved in Hezar's format (``tokenizer.json`` + ``tokenizer_config.yaml``)."""
+
+from .tokenizer import Tokenizer, TokenizerConfig
+from .wordpiece import WordPieceConfig, WordPieceTokenizer
+
+__all__ = ["Tokenizer", "TokenizerConfig", "WordPieceTokenizer", "WordPieceConfig"]

@@ -1,0 +1,152 @@
+"""Checkpoint folders: atomic save, find-latest, load and prune (DESIGN promise 6).
+
+Layout of ``checkpoints/<step:08d>/``: a complete Hezar model folder, ``train/`` (train_config.yaml,
+dataset_config.yaml, trainer_state.yaml), ``accelerate/`` (``accelerator.save_state``) and the ``COMPLETE`` marker,
+written last. Everything is first written into ``checkpoints/.staging-<step>/`` and then renamed into place, so a
+crash at any moment leaves either the previous checkpoints or the new complete one - never a torn folder that
+"find latest" would trust. ``checkpoints/trainer_state.yaml`` points at the latest complete checkpoint.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from typing import Callable
+
+from ..constants import (ACCELERATE_SUBFOLDER, CHECKPOINT_COMPLETE_MARKER, CHECKPOINT_STEP_DIGITS, TRAINER_STATE_FILE,
+                         TRAINER_SUBFOLDER)
+from ..errors import CheckpointError
+from .state import TrainerState
+
+STAGING_PREFIX = ".staging-"
+TRASH_PREFIX = ".trash-"
+
+
+def checkpoint_name(step: int) -> str:
+    """Folder name of the checkpoint at ``step`` (zero-padded so names sort by step)."""
+    return f"{step:0{CHECKPOINT_STEP_DIGITS}d}"
+
+
+def is_complete(folder: str) -> bool:
+    """A checkpoint counts only when its completion marker exists."""
+    return os.path.isfile(os.path.join(folder, CHECKPOINT_COMPLETE_MARKER))
+
+
+def list_checkpoints(root: str) -> list[str]:
+    """Complete checkpoint folders under ``root``, oldest step first."""
+    if not os.path.isdir(root):
+        return []
+    names = sorted(n for n in os.listdir(root) if n.isdigit() and is_complete(os.path.join(root, n)))
+    return [os.path.join(root, n) for n in names]
+
+
+def find_latest(root: str) -> str | None:
+    """The newest complete checkpoint under ``root``, or None."""
+    found = list_checkpoints(root)
+    return found[-1] if found else None
+
+
+def _fsync_tree(folder: str) -> None:
+    for dirpath, _, filenames in os.walk(folder):
+        for name in filenames:
+            with open(os.path.join(dirpath, name), "rb") as f:
+                os.fsync(f.fileno())
+
+
+def write_checkpoint(root: str, step: int, write: Callable[[str], None], hooks: dict | None = None) -> str:
+    """Write a checkpoint atomically (main process only; collectives happen in ``write``'s caller beforehand).
+
+    Args:
+        root: the checkpoints folder.
+        step: global step, names the folder.
+        write: fills the staging folder (model folder, train/, accelerate/ already saved into it, ...).
+        hooks: test-only fault injection: ``{"after_write" | "before_rename" | "after_rename": callable}``.
+
+    Returns:
+        The final checkpoint folder.
+    """
+    hooks = hooks or {}
+    final = os.path.join(root, checkpoint_name(step))
+    staging = os.path.join(root, STAGING_PREFIX + checkpoint_name(step))
+    write(staging)
+    hooks.get("after_write", lambda: None)()
+    _fsync_tree(staging)
+    with open(os.path.join(staging, CHECKPOINT_COMPLETE_MARKER), "w") as f:
+        f.write(f"{step}\n")
+        f.flush()
+        os.fsync(f.fileno())
+    hooks.get("before_rename", lambda: None)()
+    if os.path.exists(final):  # the same step saved again (e.g. an epoch-end save after a mid-epoch one)
+        trash = os.path.join(root, TRASH_PREFIX + checkpoint_name(step))
+        shutil.rmtree(trash, ignore_errors=True)
+        os.replace(final, trash)
+        os.replace(staging, final)
+        shutil.rmtree(trash, ignore_errors=True)
+    else:
+        os.replace(staging, final)
+    hooks.get("after_rename", lambda: None)()
+    return final
+
+
+def staging_folder(root: str, step: int) -> str:
+    """Where the staged checkpoint of ``step`` is assembled (all processes write their accelerate state here)."""
+    return os.path.join(root, STAGING_PREFIX + checkpoint_name(step))
+
+
+def clean_stale(root: str) -> None:
+    """Remove staging/trash folders left by a crash during an earlier save (they are never loadable)."""
+    if not os.path.isdir(root):
+        return
+    for name in os.listdir(root):
+        if name.startswith((STAGING_PREFIX, TRASH_PREFIX)):
+            shutil.rmtree(os.path.join(root, name), ignore_errors=True)
+
+
+def prune(root: str, keep_last: int | None, protect: tuple[str | None, ...] = ()) -> list[str]:
+    """Delete the oldest complete checkpoints beyond the newest ``keep_last``, never one named in ``protect``.
+
+    Returns:
+        The deleted folders.
+    """
+    if not keep_last:
+        return []
+    found = list_checkpoints(root)
+    keep = set(found[-keep_last:]) | {os.path.join(root, p) for p in protect if p}
+    deleted = []
+    for folder in found:
+        if folder not in keep:
+            shutil.rmtree(folder)
+            deleted.append(folder)
+    return deleted
+
+
+def resolve_resume_path(resume: bool | str, root: str) -> str:
+    """Turn ``resume_from_checkpoint`` (True or a path) into a complete checkpoint folder.
+
+    Raises:
+        CheckpointError: nothing to resume from, or the folder is incomplete.
+    """
+    if resume is True:
+        latest = find_latest(root)
+        if latest is None:
+            raise CheckpointError(f"resume_from_checkpoint: true, but `{root}` holds no complete checkpoint. "
+                                  "Start without resume_from_checkpoint, or point it at a checkpoint folder.")
+        return latest
+    path = os.fspath(resume)
+    if os.path.isdir(path) and not is_complete(path) and find_latest(path):
+        return find_latest(path)  # a checkpoints root was given
+    if not os.path.isdir(path):
+        raise CheckpointError(f"resume_from_checkpoint: `{path}` is not a folder.")
+    if not is_complete(path):
+        raise CheckpointError(f"resume_from_checkpoint: `{path}` has no `{CHECKPOINT_COMPLETE_MARKER}` marker: the save "
+                              "that wrote it was interrupted. Resume from an earlier checkpoint (or use true for the latest complete one).")
+    return path
+
+
+def read_state(checkpoint: str) -> TrainerState:
+    """The trainer state stored in a checkpoint folder."""
+    return TrainerState.load(os.path.join(checkpoint, TRAINER_SUBFOLDER, TRAINER_STATE_FILE))
+
+
+def accelerate_folder(checkpoint: str) -> str:
+    return os.path.join(checkpoint, ACCELERATE_SUBFOLDER)

@@ -1,0 +1,61 @@
+"""The "Training Info" banner printed at the start of ``train()``."""
+
+from __future__ import annotations
+
+
+def format_info(rows: dict[str, object], title: str = "Training Info") -> str:
+    """Render ``rows`` as an aligned two-column block under a title rule."""
+    width = max(len(k) for k in rows) + 1
+    rule = "*" * 20
+    lines = [f"\n{rule} {title} {rule}\n"]
+    lines += [f"  {k:<{width}}: {v}" for k, v in rows.items()]
+    lines.append(f"\n{'*' * (len(title) + 42)}\n")
+    return "\n".join(lines)
+
+
+def human_count(n: int) -> str:
+    """12_345_678 -> '12.35M' (parameter counts in the banner)."""
+    for unit, size in (("B", 1e9), ("M", 1e6), ("K", 1e3)):
+        if n >= size:
+            return f"{n / size:.2f}{unit}"
+    return str(n)
+
+
+def _dataset_line(dataset) -> str:
+    if dataset is None:
+        return "None"
+    config = getattr(dataset, "config", None)
+    where = getattr(config, "path", None) or type(dataset).__name__
+    split = getattr(dataset, "split", None)
+    return f"{where}{f' [{split}]' if split else ''} ({len(dataset)} samples)"
+
+
+def info_rows(trainer) -> dict[str, object]:
+    """The banner's rows for a built trainer (duck-typed: reads its config, plan, accelerator and model)."""
+    c, plan, acc, model = trainer.config, trainer.plan, trainer.accelerator, trainer.unwrapped_model
+    total = sum(p.numel() for p in model.parameters())
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    return {
+        "Output Directory": c.output_dir,
+        "Task": c.task,
+        "Model": f"{type(model).__name__} ({getattr(model.config, 'name', '-')})",
+        "Init Weights": c.init_weights_from or "N/A",
+        "Device(s)": f"{acc.device} x {acc.num_processes} ({acc.distributed_type.value})",
+        "Training Dataset": _dataset_line(trainer.train_dataset),
+        "Evaluation Dataset": _dataset_line(trainer.eval_dataset),
+        "Optimizer": c.optimizer,
+        "Initial Learning Rate": c.learning_rate,
+        "Learning Rate Scheduler": f"{c.lr_scheduler or 'constant'} (warm-up {plan.warmup_steps} steps)",
+        "Learning Rate Decay": c.weight_decay,
+        "Epochs": plan.num_epochs,
+        "Steps": f"{plan.total_steps} ({plan.steps_per_epoch} per epoch, {plan.batches_per_epoch} batches per process)",
+        "Batch Size": f"{c.batch_size} per process x {acc.num_processes} x {c.gradient_accumulation_steps} accumulation"
+                      f" = {c.batch_size * acc.num_processes * c.gradient_accumulation_steps}",
+        "Number of Parameters": human_count(total),
+        "Number of Trainable Parameters": human_count(trainable),
+        "Mixed Precision": acc.mixed_precision,
+        "Metrics": ", ".join(trainer.metrics_handler.metric_names) if hasattr(trainer.metrics_handler, "metric_names") else c.metrics,
+        "Checkpoints Path": c.checkpoints_path,
+        "Logs Path": f"{c.logs_path}/{trainer.state.run_name}",
+        "Resumed From": f"step {trainer.state.global_step}" if trainer.state.global_step else "N/A",
+    }

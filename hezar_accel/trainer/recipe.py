@@ -1,0 +1,139 @@
+"""Build a whole run (preprocessor, datasets, model, Trainer) from one YAML recipe: what ``scripts/train.py`` runs.
+
+A recipe has four sections, each holding the fields of one config::
+
+    trainer:      TrainerConfig fields (output_dir, task, batch_size, ...)
+    preprocessor: {path: <model folder or Hub id>}  or  {name: wordpiece_tokenizer, train: {vocab_size: ...}, ...}
+    dataset:      {path: <folder/file/Hub id>, train_split: train, eval_split: test, ...dataset config fields}
+    model:        {path: <folder to fine-tune>}  or  {name: <registry name>, ...model config fields}
+    predict:      optional list of raw inputs to predict with the trained model at the end
+
+Model fields the data decides (``id2label``, ``vocab_size``, ``pad_token_id``) are filled from the dataset and the
+tokenizer when the recipe leaves them out.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import yaml
+
+from ..configs import load_yaml
+from ..errors import ConfigError, closest
+from ..registry import get_entry
+from .config import TrainerConfig
+
+SECTIONS = ("trainer", "preprocessor", "dataset", "model", "predict")
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """``"trainer.batch_size=16"`` -> (["trainer", "batch_size"], 16); the value is parsed as YAML."""
+    if "=" not in text:
+        raise ConfigError("command line", [f"`{text}`: overrides look like section.key=value, e.g. trainer.batch_size=16"])
+    key, value = text.split("=", 1)
+    return key.strip().split("."), yaml.safe_load(value) if value != "" else None
+
+
+def load_recipe(path: str, overrides: list[str] = ()) -> dict:
+    """Read the recipe YAML and apply ``section.key=value`` overrides.
+
+    Raises:
+        ConfigError: unknown sections or malformed overrides (all listed together).
+    """
+    recipe = load_yaml(path) or {}
+    recipe = copy.deepcopy(recipe)
+    problems = [f"{s}: unknown section{closest(s, SECTIONS)}; valid: {list(SECTIONS)}" for s in recipe if s not in SECTIONS]
+    for item in overrides:
+        keys, value = parse_override(item)
+        if keys[0] not in SECTIONS:
+            problems.append(f"{item}: unknown section `{keys[0]}`{closest(keys[0], SECTIONS)}")
+            continue
+        node = recipe.setdefault(keys[0], {})
+        for key in keys[1:-1]:
+            node = node.setdefault(key, {})
+        node[keys[-1]] = value
+    if problems:
+        raise ConfigError(path, problems)
+    return recipe
+
+
+def build_preprocessor(section: dict, dataset_section: dict):
+    """Load a preprocessor folder, train a tokenizer on the training texts, or build one from config fields."""
+    from ..preprocessors import Preprocessor
+
+    section = dict(section or {})
+    if section.get("path"):
+        return Preprocessor.load(section["path"])
+    name = section.pop("name", None)
+    if not name:
+        raise ConfigError("recipe", ["preprocessor: give `path` (a model folder) or `name` (e.g. wordpiece_tokenizer)"])
+    entry = get_entry("preprocessor", name)
+    train_args = section.pop("train", None)
+    if train_args is not None:
+        return entry.cls.train(_training_texts(dataset_section), **train_args, **section)
+    return entry.cls(entry.config_class.from_dict(section))
+
+
+def _training_texts(dataset_section: dict):
+    from ..data.loading import load_split
+
+    field = dataset_section.get("text_field", "text")
+    table, _ = load_split(dataset_section["path"], dataset_section.get("train_split", "train"),
+                          dataset_section.get("data_files"))
+    return (str(t) for t in table[field])
+
+
+def build_datasets(section: dict, preprocessor):
+    """The train and eval datasets (``eval_split: null`` = no evaluation)."""
+    from ..data import Dataset
+
+    fields = dict(section)
+    path = fields.pop("path")
+    train_split, eval_split = fields.pop("train_split", "train"), fields.pop("eval_split", "test")
+    train = Dataset.load(path, split=train_split, preprocessor=preprocessor, **fields)
+    evaluation = None
+    if eval_split:
+        evaluation = Dataset.load(path, split=eval_split, preprocessor=preprocessor, config=train.config)
+    return train, evaluation
+
+
+def build_model(section: dict, train_dataset, preprocessor):
+    """Load a model folder, or build the registered model with data-derived fields filled in."""
+    from ..models import Model
+
+    section = dict(section or {})
+    if section.get("path"):
+        return Model.load(section.pop("path"), **section)
+    entry = get_entry("model", section.get("name", ""))
+    fields = entry.config_class.field_names()
+    derived = {
+        "id2label": getattr(getattr(train_dataset, "config", None), "id2label", None),
+        "vocab_size": getattr(preprocessor, "vocab_size", None),
+        "pad_token_id": getattr(preprocessor, "pad_token_id", None),
+    }
+    for key, value in derived.items():
+        if key in fields and section.get(key) is None and value is not None:
+            section[key] = value
+    model = entry.cls(entry.config_class.from_dict(section))
+    model.preprocessor = preprocessor
+    return model
+
+
+def build_trainer(recipe: dict):
+    """Validate the trainer section first (fail before any data or model is built), then build everything.
+
+    Returns:
+        The ready :class:`Trainer`.
+    """
+    from .trainer import Trainer
+
+    config = TrainerConfig.from_dict(recipe.get("trainer") or {})
+    for section in ("dataset", "model", "preprocessor"):
+        if not recipe.get(section):
+            raise ConfigError("recipe", [f"{section}: missing section"])
+    preprocessor = build_preprocessor(recipe["preprocessor"], recipe["dataset"])
+    train, evaluation = build_datasets(recipe["dataset"], preprocessor)
+    model = build_model(recipe["model"], train, preprocessor)
+    return Trainer(config, model, train_dataset=train, eval_dataset=evaluation,
+                   data_collator=train.data_collator, preprocessor=preprocessor)

@@ -1,0 +1,129 @@
+"""Checkpoint save and restore for the Trainer (the layout itself lives in ``checkpoint.py``).
+
+Every function here is called on all processes: saving the accelerate state and gathering full weights are
+collectives. Files are written by the main process only (DESIGN promise 7).
+"""
+
+from __future__ import annotations
+
+import os
+
+from ..constants import DATASET_CONFIG_FILE, TRAINER_CONFIG_FILE, TRAINER_STATE_FILE, TRAINER_SUBFOLDER
+from ..errors import CheckpointError
+from ..models.model import read_state_dict
+from . import checkpoint as ckpt
+from .data_order import compare, next_indices_hash
+
+
+def write_model_folder(trainer, folder: str, state_dict: dict, model_filename: str | None = None,
+                       model_config_filename: str | None = None, config_filename: str | None = None,
+                       dataset_config_file: str | None = None, subfolder: str | None = None) -> None:
+    """Main process: Hezar model folder (weights, config, preprocessor) + ``train/`` train and dataset configs."""
+    model = trainer.unwrapped_model
+    model.save(folder, filename=model_filename, config_filename=model_config_filename, state_dict=state_dict)
+    train_folder = os.path.join(folder, subfolder or TRAINER_SUBFOLDER)
+    trainer.config.save(train_folder, filename=config_filename or TRAINER_CONFIG_FILE)
+    dataset_config = getattr(trainer.train_dataset, "config", None)
+    if dataset_config is not None and hasattr(dataset_config, "save"):
+        dataset_config.save(train_folder, filename=dataset_config_file or DATASET_CONFIG_FILE)
+
+
+def save_model_folder(trainer, path, **kwargs) -> None:
+    """``Trainer.save``: gather full weights (collective), then write the folder on the main process."""
+    state_dict = trainer.accelerator.get_state_dict(trainer.model)
+    if trainer.accelerator.is_main_process:
+        write_model_folder(trainer, os.fspath(path), state_dict, **kwargs)
+    trainer.accelerator.wait_for_everyone()
+
+
+def data_order_record(trainer, epoch: int, epoch_step: int) -> dict:
+    """The settings shaping the data order plus every process's next-indices hash at (epoch, epoch_step)."""
+    from accelerate.utils import gather_object
+
+    trainer.train_sampler.set_epoch(epoch)
+    skip = epoch_step * trainer.config.gradient_accumulation_steps
+    own = next_indices_hash(trainer.train_dataloader.batch_sampler, skip)
+    dataset = trainer.train_dataset
+    return {
+        "dataset_size": len(dataset),
+        "dataset_fingerprint": str(getattr(dataset, "fingerprint", "")),
+        "batch_size": trainer.config.batch_size,
+        "num_processes": trainer.accelerator.num_processes,
+        "seed": trainer.config.seed,
+        "gradient_accumulation_steps": trainer.config.gradient_accumulation_steps,
+        "shuffle": f"{type(trainer.train_sampler).__name__}:{getattr(trainer.train_sampler, 'shuffle', None)}",
+        "next_indices": gather_object([own]),
+    }
+
+
+def save_checkpoint(trainer, hooks: dict | None = None) -> str | None:
+    """Write ``checkpoints/<step>/`` atomically, update the latest pointer and prune. Returns the folder on main."""
+    acc, config, state = trainer.accelerator, trainer.config, trainer.state
+    root, step = config.checkpoints_path, state.global_step
+    state.loss_sums, state.loss_counts = trainer._loss.gather_all(acc)
+    state.data_check = data_order_record(trainer, state.epoch, state.epoch_step)
+    if state.best_step == step:
+        state.best_checkpoint = ckpt.checkpoint_name(step)
+    staging = ckpt.staging_folder(root, step)
+    if acc.is_main_process:
+        ckpt.clean_stale(root)
+        os.makedirs(staging, exist_ok=True)
+    acc.wait_for_everyone()
+    acc.save_state(ckpt.accelerate_folder(staging))
+    state_dict = acc.get_state_dict(trainer.model)
+    final = None
+    if acc.is_main_process:
+        def write(folder: str) -> None:
+            write_model_folder(trainer, folder, state_dict)
+            state.save(os.path.join(folder, TRAINER_SUBFOLDER, TRAINER_STATE_FILE))
+
+        final = ckpt.write_checkpoint(root, step, write, hooks=hooks or getattr(trainer, "_save_hooks", None))
+        state.save(os.path.join(root, TRAINER_STATE_FILE))
+        ckpt.prune(root, config.save_total_limit, protect=(state.best_checkpoint,))
+    acc.wait_for_everyone()
+    return final
+
+
+def restore(trainer, resume) -> str:
+    """Resume from a checkpoint: verify the data order, then load the accelerate state and the trainer state.
+
+    Raises:
+        CheckpointError: no usable checkpoint, or the data order would differ (unless ``ignore_data_order_mismatch``).
+    """
+    acc, config = trainer.accelerator, trainer.config
+    path = ckpt.resolve_resume_path(resume, config.checkpoints_path)
+    saved = ckpt.read_state(path)
+    if saved.global_step < trainer.plan.total_steps and saved.data_check:
+        current = data_order_record(trainer, saved.epoch, saved.epoch_step)
+        problems = compare(saved.data_check, current)
+        if problems and not config.ignore_data_order_mismatch:
+            raise CheckpointError(
+                f"Cannot resume exactly from `{path}`: " + "; ".join(problems) + ". Restore the original settings, or "
+                "set ignore_data_order_mismatch: true to continue with a different data order.")
+    acc.load_state(ckpt.accelerate_folder(path))
+    state = trainer.state
+    for key, value in saved.to_dict().items():
+        setattr(state, key, value)
+    state.total_steps = trainer.plan.total_steps
+    rank = acc.process_index
+    if rank < len(state.loss_sums):
+        trainer._loss.load(state.loss_sums[rank], state.loss_counts[rank])
+    if acc.is_main_process:
+        ckpt.clean_stale(config.checkpoints_path)
+    acc.print(f"Resumed from {path} at epoch {state.epoch}, step {state.global_step}")
+    return path
+
+
+def load_best_weights(trainer) -> None:
+    """Load the best checkpoint's weights into the model (all processes)."""
+    name = trainer.state.best_checkpoint
+    if not name:
+        trainer.accelerator.print("load_best_model_at_end: no checkpoint holds the best evaluation; keeping the last weights")
+        return
+    folder = os.path.join(trainer.config.checkpoints_path, name)
+    if not ckpt.is_complete(folder):
+        raise CheckpointError(f"The best checkpoint `{folder}` is missing or incomplete.")
+    weights = read_state_dict(os.path.join(folder, trainer.unwrapped_model.model_filename))
+    trainer.unwrapped_model.load_state_dict(weights)
+    trainer.accelerator.print(f"Loaded the best weights ({trainer.config.metric_for_best_model}="
+                              f"{trainer.state.best_metric}) from {folder}")

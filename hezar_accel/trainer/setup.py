@@ -1,0 +1,149 @@
+"""Pieces the Trainer builds before training: input checks, dataloaders, the running-loss accumulator."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import torch
+from torch.utils.data import DataLoader
+
+from ..data.samplers import EpochShuffleSampler, LengthGroupedSampler
+from ..errors import ConfigError, TrainingError
+from .config import TrainerConfig
+
+
+def _nearest_existing(path: str) -> str:
+    path = os.path.abspath(path)
+    while not os.path.exists(path):
+        parent = os.path.dirname(path)
+        if parent == path:
+            break
+        path = parent
+    return path
+
+
+def check_inputs(config, model, train_dataset, eval_dataset) -> None:
+    """Refuse unusable inputs before anything is built, with every problem in one message.
+
+    Raises:
+        TypeError: ``config`` is not a TrainerConfig. ConfigError: the list of problems.
+    """
+    if not isinstance(config, TrainerConfig):
+        raise TypeError(f"config must be a TrainerConfig, got {type(config).__name__}; build one with TrainerConfig(...)")
+    problems = []
+    if model is None:
+        problems.append("model: required; pass the model to train")
+    else:
+        model_task = getattr(getattr(model, "config", None), "task", None)
+        if model_task is not None and str(model_task) != str(config.task):
+            problems.append(f"task: `{config.task}` but the model `{type(model).__name__}` solves `{model_task}`; "
+                            f"set task: {model_task} or use a {config.task} model")
+    if train_dataset is None:
+        problems.append("train_dataset: required; pass the training data")
+    elif len(train_dataset) == 0:
+        problems.append("train_dataset: is empty (0 samples)")
+    if eval_dataset is not None and len(eval_dataset) == 0:
+        problems.append("eval_dataset: is empty (0 samples); pass None to train without evaluation")
+    existing = _nearest_existing(config.output_dir)
+    if not os.path.isdir(existing) or not os.access(existing, os.W_OK | os.X_OK):
+        problems.append(f"output_dir: `{config.output_dir}` is not writable (`{existing}` is not a writable folder); "
+                        "choose a folder you can write to")
+    if problems:
+        raise ConfigError("Trainer inputs", problems)
+
+
+def build_dataloaders(config: TrainerConfig, train_dataset, eval_dataset, collator, pin_memory: bool):
+    """Training dataloader (epoch-seeded sampler) and evaluation dataloader (dataset order).
+
+    Both get their own generator, so creating their iterators never draws from the global torch RNG: a resumed run's
+    dropout stream then continues exactly where the interrupted one stopped.
+    """
+    lengths = train_dataset.lengths() if config.group_by_length and hasattr(train_dataset, "lengths") else None
+    if lengths is not None:
+        sampler = LengthGroupedSampler(lengths, config.batch_size, seed=config.seed)
+    else:
+        sampler = EpochShuffleSampler(len(train_dataset), seed=config.seed, shuffle=config.dataloader_shuffle)
+    workers = config.num_dataloader_workers
+    common = {"num_workers": workers, "pin_memory": pin_memory and config.dataloader_pin_memory,
+              "persistent_workers": workers > 0}
+    train = DataLoader(train_dataset, batch_size=config.batch_size, sampler=sampler, collate_fn=collator,
+                       generator=torch.Generator().manual_seed(config.seed), **common)
+    evaluation = None
+    if eval_dataset is not None:
+        evaluation = DataLoader(eval_dataset, batch_size=config.eval_batch_size or config.batch_size, shuffle=False,
+                                collate_fn=getattr(eval_dataset, "data_collator", None) or collator,
+                                generator=torch.Generator().manual_seed(config.seed), **common)
+    return train, evaluation
+
+
+def epoch_dataloader(accelerator, dataloader, epoch: int, skip_batches: int):
+    """The prepared training dataloader positioned at ``epoch``, skipping the ``skip_batches`` already consumed.
+
+    The skip goes through the sampler's indices only (no sample is loaded or collated), after sharding, so every
+    process skips exactly its own consumed batches.
+    """
+    dataloader.set_epoch(epoch)
+    if skip_batches:
+        dataloader = accelerator.skip_first_batches(dataloader, skip_batches)
+        dataloader.set_epoch(epoch)
+    return dataloader
+
+
+def shared_run_name(accelerator) -> str:
+    """A timestamp run name chosen by the main process and shared, so every process logs under one name."""
+    from accelerate.utils import broadcast_object_list
+
+    name = [time.strftime("%Y-%m-%d_%H-%M-%S")]
+    if accelerator.num_processes > 1:
+        broadcast_object_list(name, from_process=0)
+    return name[0]
+
+
+class RunningLoss:
+    """Train-loss sums kept on the device (no host sync per step), for the epoch ([0]) and the logging window ([1]).
+
+    Args:
+        device: where the accumulator lives (the training device).
+    """
+
+    def __init__(self, device: torch.device):
+        dtype = torch.float32 if device.type == "mps" else torch.float64
+        self.sums = torch.zeros(2, dtype=dtype, device=device)
+        self.counts = [0, 0]
+
+    def add(self, loss: torch.Tensor) -> None:
+        self.sums += loss.to(self.sums.dtype)
+        self.counts[0] += 1
+        self.counts[1] += 1
+
+    def zero_(self) -> None:
+        self.sums.zero_()
+        self.counts = [0, 0]
+
+    def reset_window(self) -> None:
+        self.sums[1] = 0
+        self.counts[1] = 0
+
+    def gather_all(self, accelerator) -> tuple[list, list]:
+        """Every process's sums and counts (a collective): ``([[epoch, window] per rank], [[n, n] per rank])``."""
+        sums = accelerator.gather(self.sums.unsqueeze(0)).cpu().view(-1, 2).tolist()
+        counts = accelerator.gather(torch.tensor([self.counts], device=self.sums.device)).cpu().view(-1, 2).tolist()
+        return sums, counts
+
+    def reduce(self, accelerator, which: int) -> float:
+        """Mean loss over all processes for the epoch (0) or the window (1); a collective, summed in rank order."""
+        sums, counts = self.gather_all(accelerator)
+        total = sum(s[which] for s in sums)
+        n = sum(c[which] for c in counts)
+        return total / n if n else float("nan")
+
+    def load(self, sums: list[float], counts: list[int]) -> None:
+        self.sums.copy_(torch.tensor(sums, dtype=self.sums.dtype))
+        self.counts = [int(c) for c in counts]
+
+    def check_finite(self, step: int, checkpoint_hint: str) -> None:
+        """Raise when a NaN/inf loss entered the window (one host sync; called at logging steps only)."""
+        if not bool(torch.isfinite(self.sums[1])):
+            raise TrainingError(f"The training loss became NaN/inf in the updates up to step {step}; {checkpoint_hint}. "
+                                "Lower the learning rate, enable max_grad_norm, or check the data of those steps.")

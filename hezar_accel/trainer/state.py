@@ -1,0 +1,76 @@
+"""``TrainerState``: the counters and running figures a resumed run needs, saved as ``trainer_state.yaml``."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+
+from ..configs import dump_yaml, load_yaml
+from ..errors import CheckpointError
+
+
+@dataclass
+class TrainerState:
+    """Where a run stands. Written into every checkpoint and restored on resume.
+
+    Attributes:
+        epoch: the current epoch (1-based); after an epoch completes it is the next one.
+        epoch_step: optimizer updates already done in ``epoch``.
+        global_step: optimizer updates done in the whole run.
+        total_steps: the run's planned updates (informational).
+        best_metric: best value of ``metric_for_best_model`` so far, or None.
+        best_step: global step of that evaluation.
+        best_checkpoint: folder name of the checkpoint holding the best weights, or None.
+        run_name: log sub-folder of this run (kept on resume so curves continue in place).
+        loss_sums / loss_counts: per process, the running train-loss sums of the epoch and of the current logging
+            window (``[epoch_sum, window_sum]``) and their micro-batch counts; restored exactly on resume.
+        data_check: per process, a fingerprint of the data order and the settings that shape it.
+        log_history: evaluation results by global step (for reports; the CSV is the full log).
+    """
+
+    epoch: int = 1
+    epoch_step: int = 0
+    global_step: int = 0
+    total_steps: int = 0
+    best_metric: float | None = None
+    best_step: int | None = None
+    best_checkpoint: str | None = None
+    run_name: str | None = None
+    loss_sums: list = field(default_factory=list)
+    loss_counts: list = field(default_factory=list)
+    data_check: dict = field(default_factory=dict)
+    log_history: list = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "TrainerState":
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - names)
+        if unknown:
+            raise CheckpointError(f"trainer_state has unknown keys {unknown}; was it written by a newer hezar_accel?")
+        return cls(**data)
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Write atomically (temp file + rename), so a crash never leaves a half-written state file."""
+        tmp = f"{os.fspath(path)}.tmp"
+        dump_yaml(self.to_dict(), tmp)
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> "TrainerState":
+        if not os.path.isfile(path):
+            raise CheckpointError(f"No trainer state at `{path}`.")
+        return cls.from_dict(load_yaml(path) or {})
+
+    # accelerate's register_for_checkpointing protocol
+    def state_dict(self) -> dict:
+        return self.to_dict()
+
+    def load_state_dict(self, state: dict) -> None:
+        for key, value in TrainerState.from_dict(state).to_dict().items():
+            setattr(self, key, value)

@@ -1,0 +1,97 @@
+"""All step arithmetic of a run, in one pure function (DESIGN promise 1).
+
+A step is one optimizer update. Everything is counted per process: each process sees ``batches_per_epoch`` batches
+of its own shard, and ``gradient_accumulation_steps`` of them make one update; the last, partial group of an epoch
+still makes an update (accelerate syncs at the end of the dataloader).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from ..errors import ConfigError
+
+
+@dataclass(frozen=True)
+class StepPlan:
+    """Resolved step numbers of a run.
+
+    Attributes:
+        batches_per_epoch: batches each process draws per epoch.
+        steps_per_epoch: optimizer updates per epoch.
+        num_epochs: epochs to run (the last may stop early at ``total_steps``).
+        total_steps: optimizer updates of the whole run (the LR schedule's length).
+        warmup_steps: updates of linear warm-up.
+        save_steps / log_steps / eval_steps: interval in updates, or None when off.
+    """
+
+    batches_per_epoch: int
+    steps_per_epoch: int
+    num_epochs: int
+    total_steps: int
+    warmup_steps: int
+    save_steps: int | None
+    log_steps: int | None
+    eval_steps: int | None
+
+    def is_due(self, interval: int | None, global_step: int) -> bool:
+        """Whether an every-``interval`` event (save/log/eval) falls on ``global_step``."""
+        return interval is not None and global_step % interval == 0
+
+
+def _resolve(name: str, value: int | float | None, total_steps: int, problems: list[str]) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, float):
+        return max(1, math.ceil(value * total_steps))
+    if value > total_steps:
+        problems.append(f"{name}: {value} is more than the run's {total_steps} total steps, so it would never happen; "
+                        f"use at most {total_steps}, a fraction in (0, 1], or None")
+    return int(value)
+
+
+def plan_steps(batches_per_epoch: int, gradient_accumulation_steps: int, num_epochs: int | None, max_steps: int | None,
+               warmup_steps: int | float = 0, save_steps: int | float | None = None,
+               log_steps: int | float | None = None, eval_steps: int | float | None = None) -> StepPlan:
+    """Resolve the run's step numbers from the prepared dataloader length and the config.
+
+    Args:
+        batches_per_epoch: ``len(prepared_train_dataloader)`` (per process).
+        gradient_accumulation_steps: micro-batches per update.
+        num_epochs: requested epochs (ignored when ``max_steps`` is set).
+        max_steps: requested total updates, or None.
+        warmup_steps, save_steps, log_steps, eval_steps: int updates or float fraction of ``total_steps``.
+
+    Returns:
+        The :class:`StepPlan`.
+
+    Raises:
+        ConfigError: an empty dataloader, or intervals larger than the whole run (all problems together).
+    """
+    if batches_per_epoch < 1:
+        raise ConfigError("training data", ["batch_size: the training dataloader yields no batch per process; "
+                                             "use a smaller batch_size or fewer processes, or more data"])
+    steps_per_epoch = math.ceil(batches_per_epoch / gradient_accumulation_steps)
+    if max_steps is not None:
+        total_steps = int(max_steps)
+        num_epochs = math.ceil(total_steps / steps_per_epoch)
+    else:
+        total_steps = steps_per_epoch * int(num_epochs)
+    problems: list[str] = []
+    warmup = math.floor(warmup_steps * total_steps) if isinstance(warmup_steps, float) else int(warmup_steps)
+    if warmup > total_steps:
+        problems.append(f"warmup_steps: {warmup_steps} is more than the run's {total_steps} total steps")
+    plan = StepPlan(
+        batches_per_epoch=batches_per_epoch,
+        steps_per_epoch=steps_per_epoch,
+        num_epochs=int(num_epochs),
+        total_steps=total_steps,
+        warmup_steps=warmup,
+        save_steps=_resolve("save_steps", save_steps, total_steps, problems),
+        log_steps=_resolve("log_steps", log_steps, total_steps, problems),
+        eval_steps=_resolve("eval_steps", eval_steps, total_steps, problems),
+    )
+    if problems:
+        raise ConfigError("TrainerConfig (against the prepared data)", problems)
+    return plan

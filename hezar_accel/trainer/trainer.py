@@ -1,0 +1,372 @@
+"""The ``Trainer``: a hand-written epoch loop on one ``accelerate.Accelerator``.
+
+The same code runs on a CPU, one GPU, DDP, FSDP and DeepSpeed; ``accelerate launch --config_file ...`` picks the
+topology. Each piece of the loop is a method that can be overridden alone (Hezar's seed contract):
+``prepare_input_batch``, ``forward``, ``compute_loss``, ``training_step``, ``optimization_step``,
+``inner_training_loop``, ``evaluation_step``, ``evaluate``, ``print_info``, ``log``, ``save``.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+import os
+import time
+from typing import Any, Callable, Mapping
+
+import torch
+from accelerate import Accelerator
+from accelerate.utils import ProjectConfiguration, set_seed
+from tqdm.auto import tqdm
+
+from ..constants import TQDM_BAR_FORMAT, NanPolicy
+from ..errors import ConfigError, TrainingError
+from ..metrics import get_metrics_handler_class
+from ..models import Model
+from . import checkpoint as ckpt
+from . import saving
+from .config import TrainerConfig
+from .info import format_info, info_rows
+from .loggers import CSVLogger
+from .optim import build_optimizer, build_scheduler
+from .setup import RunningLoss, build_dataloaders, check_inputs, epoch_dataloader, shared_run_name
+from .state import TrainerState
+from .steps import plan_steps
+
+
+class Trainer:
+    """Train and evaluate a Hezar-style model with 🤗 Accelerate.
+
+    ``__init__`` does, in order: config checks, seeding, devices (one ``Accelerator``), model + preprocessor
+    (+ ``init_weights_from``), dataloaders, optimizer and LR scheduler (all through ``accelerator.prepare``), the
+    task's metrics handler, paths and loggers, and the trainer state.
+
+    Args:
+        config: the run's :class:`TrainerConfig`.
+        model: a :class:`Model` (or any module with ``forward(**inputs) -> {"logits"}`` and ``compute_loss``).
+        train_dataset: training data (a ``Dataset`` with ``data_collator``).
+        eval_dataset: evaluation data, or None.
+        data_collator: batch collate function; default: ``train_dataset.data_collator``.
+        preprocessor: tokenizer/image processor/feature extractor saved with the model; default: the model's.
+        metrics_handler: custom metrics handler; default: the task's.
+        optimizer: custom optimizer (over ``model``'s parameters); default: built from the config.
+        lr_scheduler: custom LR scheduler; default: built from the config.
+
+    Raises:
+        ConfigError: invalid inputs (all problems in one message) before anything is built.
+    """
+
+    def __init__(self, config: TrainerConfig, model: Model, train_dataset=None, eval_dataset=None,
+                 data_collator: Callable | None = None, preprocessor=None, metrics_handler=None,
+                 optimizer: torch.optim.Optimizer | None = None, lr_scheduler=None):
+        check_inputs(config, model, train_dataset, eval_dataset)
+        self.config = config
+        set_seed(config.seed)
+        self.accelerator = self._build_accelerator()
+        model.preprocessor = preprocessor if preprocessor is not None else getattr(model, "preprocessor", None)
+        self.init_weights_report = self._init_weights(model)
+        self.train_dataset, self.eval_dataset = train_dataset, eval_dataset
+        self.data_collator = data_collator or getattr(train_dataset, "data_collator", None)
+        train_dl, eval_dl = build_dataloaders(config, train_dataset, eval_dataset, self.data_collator,
+                                              pin_memory=self.accelerator.device.type == "cuda")
+        self.train_sampler = train_dl.sampler
+        optimizer = optimizer or build_optimizer(model, config.optimizer, config.learning_rate, config.weight_decay,
+                                                 self.accelerator.device.type)
+        if config.torch_compile:
+            model = torch.compile(model)
+        self.model, self.optimizer, self.train_dataloader, self.eval_dataloader = self.accelerator.prepare(
+            model, optimizer, train_dl, eval_dl)
+        self.plan = plan_steps(len(self.train_dataloader), config.gradient_accumulation_steps, config.num_epochs,
+                               config.max_steps, config.warmup_steps, config.save_steps, config.log_steps,
+                               config.eval_steps)
+        scheduler = lr_scheduler or build_scheduler(self.optimizer.optimizer, config.lr_scheduler,
+                                                    self.plan.total_steps, self.plan.warmup_steps,
+                                                    config.lr_scheduler_kwargs)
+        self.lr_scheduler = self.accelerator.prepare(scheduler)
+        self.metrics_handler = metrics_handler or get_metrics_handler_class(config.task)(
+            config.metrics, model_config=self.unwrapped_model.config, preprocessor=self.unwrapped_model.preprocessor)
+        self.state = TrainerState(total_steps=self.plan.total_steps, run_name=config.run_name)
+        self.accelerator.register_for_checkpointing(self.state)
+        self.csv_logger = None
+        self._loss = RunningLoss(self.accelerator.device)
+        self._loss_params = None
+
+    # -- construction ----------------------------------------------------------------------------------------------
+    def _build_accelerator(self) -> Accelerator:
+        c = self.config
+        use_cpu = c.use_cpu or c.device == "cpu" or not torch.cuda.is_available()
+        trackers = [c.log_with] if isinstance(c.log_with, str) else list(c.log_with or [])
+        return Accelerator(
+            cpu=use_cpu,
+            mixed_precision=c.mixed_precision,
+            gradient_accumulation_steps=c.gradient_accumulation_steps,
+            log_with=trackers or None,
+            project_config=ProjectConfiguration(project_dir=c.output_dir, logging_dir=c.logs_path),
+            # The scheduler is stepped by hand once per real update (not num_processes times, not on skipped steps).
+            step_scheduler_with_optimizer=False,
+        )
+
+    def _init_weights(self, model: Model):
+        if not self.config.init_weights_from:
+            return None
+        report = model.load_matching_weights(self.config.init_weights_from)
+        if not report.loaded:
+            raise ConfigError("TrainerConfig", [f"init_weights_from: `{self.config.init_weights_from}` shares no "
+                                                f"tensor (name and shape) with {type(model).__name__}: {report.summary()}"])
+        self.accelerator.print(f"init_weights_from {self.config.init_weights_from}: {report.summary()}")
+        return report
+
+    @property
+    def unwrapped_model(self) -> Model:
+        model = self.accelerator.unwrap_model(self.model)
+        return getattr(model, "_orig_mod", model)  # torch.compile wrapper
+
+    # -- one step --------------------------------------------------------------------------------------------------
+    def prepare_input_batch(self, input_batch: Mapping[str, Any]) -> dict[str, Any]:
+        """Keep the tensors of a collated batch (accelerate already moved them to the device)."""
+        return {k: v for k, v in input_batch.items() if isinstance(v, torch.Tensor)}
+
+    def forward(self, input_batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Run the model on a batch; returns its output dict (with ``logits``)."""
+        return self.model(**input_batch)
+
+    def compute_loss(self, model_outputs: dict, input_batch: dict) -> torch.Tensor:
+        """Call the model's ``compute_loss`` with the arguments its signature names, taken from outputs and batch."""
+        if self._loss_params is None:
+            self._loss_params = list(inspect.signature(self.unwrapped_model.compute_loss).parameters)
+        available = {**input_batch, **model_outputs}
+        return self.unwrapped_model.compute_loss(**{k: available[k] for k in self._loss_params if k in available})
+
+    def training_step(self, input_batch: dict) -> torch.Tensor:
+        """Forward, loss and backward of one micro-batch; returns the detached loss (still on the device)."""
+        with self.accelerator.autocast():
+            outputs = self.forward(input_batch)
+            loss = self.compute_loss(outputs, input_batch)
+        self.accelerator.backward(loss)
+        return loss.detach()
+
+    def optimization_step(self) -> None:
+        """Clip, step the optimizer and (on real, unskipped updates) the LR scheduler, then zero the gradients."""
+        if self.accelerator.sync_gradients and self.config.max_grad_norm:
+            self.accelerator.clip_grad_norm_(self.model.parameters(), self.config.max_grad_norm)
+        self.optimizer.step()
+        if self.accelerator.sync_gradients and not self.accelerator.optimizer_step_was_skipped:
+            self.lr_scheduler.step()
+        self.optimizer.zero_grad(set_to_none=True)
+
+    # -- loops -----------------------------------------------------------------------------------------------------
+    def train(self, resume_from_checkpoint: bool | str | None = None) -> dict[str, float]:
+        """Train for the configured epochs/steps, evaluating, logging and checkpointing on the way.
+
+        Args:
+            resume_from_checkpoint: overrides the config's field (True = latest complete checkpoint, or a path).
+
+        Returns:
+            The last evaluation results (or the last train results when there is no eval set).
+        """
+        self.resume(resume_from_checkpoint if resume_from_checkpoint is not None else self.config.resume_from_checkpoint)
+        self.print_info()
+        results = {}
+        while self.state.epoch <= self.plan.num_epochs and self.state.global_step < self.plan.total_steps:
+            epoch = self.state.epoch
+            train_results = self.inner_training_loop(epoch)
+            results = self.evaluate() if self._can_evaluate() else {}
+            self._track_best(results)
+            self.log({"step": self.state.global_step, "epoch": epoch, **_prefixed("train", train_results),
+                      **_prefixed("evaluation", results)})
+            self.state.epoch, self.state.epoch_step = epoch + 1, 0
+            self._loss.zero_()
+            if self._epoch_save_due(epoch):
+                self.save_checkpoint()
+        self.finish()
+        return results or train_results
+
+    def inner_training_loop(self, epoch: int) -> dict[str, float]:
+        """One epoch (or its rest, after a resume) of updates; returns ``{"loss": mean train loss of the epoch}``."""
+        self.model.train()
+        dataloader = epoch_dataloader(self.accelerator, self.train_dataloader, epoch,
+                                             self.state.epoch_step * self.config.gradient_accumulation_steps)
+        bar = tqdm(total=self.plan.steps_per_epoch, initial=self.state.epoch_step, unit="step",
+                   desc=f"Epoch: {epoch}/{self.plan.num_epochs}", bar_format=TQDM_BAR_FORMAT, ascii=" #",
+                   disable=not (self.config.show_progress_bar and self.accelerator.is_local_main_process))
+        self._window_start = (time.perf_counter(), self.state.global_step)
+        for input_batch in dataloader:
+            with self.accelerator.accumulate(self.model):
+                loss = self.training_step(self.prepare_input_batch(input_batch))
+                self.optimization_step()
+            self._loss.add(loss)
+            if self.accelerator.sync_gradients:
+                self.state.global_step += 1
+                self.state.epoch_step += 1
+                bar.update(1)
+                self._on_update(epoch, bar)
+                if self.state.global_step >= self.plan.total_steps:
+                    break
+        epoch_mean = self._loss.reduce(self.accelerator, which=0)
+        bar.set_postfix(loss=f"{epoch_mean:.4f}")
+        bar.close()
+        return {"loss": epoch_mean}
+
+    def _on_update(self, epoch: int, bar) -> None:
+        """Mid-epoch events after an update: log, evaluate, save (the epoch's last update defers to the epoch end)."""
+        step, plan = self.state.global_step, self.plan
+        if self.config.nan_policy == NanPolicy.RAISE and plan.is_due(plan.log_steps, step):
+            self._loss.check_finite(step, self._last_checkpoint_hint())
+        if self.state.epoch_step >= plan.steps_per_epoch or step >= plan.total_steps:
+            return
+        row = {}
+        if plan.is_due(plan.log_steps, step):
+            row.update(self._window_row(bar))
+        if plan.is_due(plan.eval_steps, step) and self._can_evaluate():
+            results = self.evaluate()
+            self._track_best(results)
+            row.update(_prefixed("evaluation", results))
+            self.model.train()
+        if row:
+            self.log({"step": step, "epoch": epoch, **row})
+        if plan.is_due(plan.save_steps, step) and self.config.save_enabled:
+            self.save_checkpoint()
+
+    def _window_row(self, bar) -> dict[str, float]:
+        start_time, start_step = self._window_start
+        elapsed = max(time.perf_counter() - start_time, 1e-9)
+        samples = (self.state.global_step - start_step) * self.config.gradient_accumulation_steps \
+            * self.config.batch_size * self.accelerator.num_processes
+        window_mean = self._loss.reduce(self.accelerator, which=1)
+        self._loss.reset_window()
+        self._window_start = (time.perf_counter(), self.state.global_step)
+        bar.set_postfix(loss=f"{window_mean:.4f}")
+        return {"train.loss": window_mean, "train.learning_rate": self.lr_scheduler.get_last_lr()[0],
+                "train.samples_per_second": samples / elapsed}
+
+    def evaluation_step(self, input_batch: dict) -> dict[str, torch.Tensor]:
+        """Loss and compact predictions (ids, not logits) of one evaluation batch, on the device."""
+        with self.accelerator.autocast():
+            outputs = self.forward(input_batch)
+            loss = self.compute_loss(outputs, input_batch) if "labels" in input_batch else None
+        if self.unwrapped_model.is_generative and self.config.evaluate_with_generate:
+            generate_inputs = {k: v for k, v in input_batch.items() if k != "labels"}
+            outputs = {**outputs, "generated_ids": self.unwrapped_model.generate(**generate_inputs)}
+        return {"loss": loss, "predictions": self.metrics_handler.predictions_from_outputs(outputs, input_batch),
+                "labels": self.metrics_handler.labels_from_batch(input_batch)}
+
+    @torch.inference_mode()
+    def evaluate(self) -> dict[str, float]:
+        """Evaluate on ``eval_dataset``: corpus-level metrics, exact under any number of processes.
+
+        Predictions and labels are padded across processes, gathered with ``gather_for_metrics`` (duplicated tail
+        samples dropped) and fed to the metrics batch by batch; ``compute()`` runs once.
+
+        Returns:
+            ``{"loss": ..., <metric>: ...}``.
+        """
+        self.model.eval()
+        self.metrics_handler.reset()
+        pad = self.metrics_handler.pad_index
+        loss_sum = torch.zeros((), dtype=torch.float64, device=self.accelerator.device)
+        count = torch.zeros((), dtype=torch.float64, device=self.accelerator.device)
+        for input_batch in tqdm(self.eval_dataloader, desc="Evaluating", unit="batch", bar_format=TQDM_BAR_FORMAT,
+                                ascii=" #", leave=False,
+                                disable=not (self.config.show_progress_bar and self.accelerator.is_local_main_process)):
+            out = self.evaluation_step(self.prepare_input_batch(input_batch))
+            predictions, labels = out["predictions"], out["labels"]
+            if predictions.dim() > 1:
+                predictions = self.accelerator.pad_across_processes(predictions, dim=1, pad_index=pad)
+                labels = self.accelerator.pad_across_processes(labels, dim=1, pad_index=pad)
+            size = torch.full((labels.shape[0],), 1.0, device=labels.device)
+            loss = out["loss"] if out["loss"] is not None else torch.zeros((), device=labels.device)
+            predictions, labels, losses = self.accelerator.gather_for_metrics(
+                (predictions, labels, loss.detach().float() * size))
+            self.metrics_handler.add_batch(predictions.cpu().numpy(), labels.cpu().numpy())
+            loss_sum += losses.double().sum()
+            count += losses.numel()
+        results = {"loss": (loss_sum / count.clamp(min=1)).item()}
+        results.update(self.metrics_handler.compute())
+        return results
+
+    # -- bookkeeping -----------------------------------------------------------------------------------------------
+    def _can_evaluate(self) -> bool:
+        return self.config.do_evaluate and self.eval_dataloader is not None
+
+    def _track_best(self, results: dict[str, float]) -> None:
+        name = self.config.best_metric_name
+        if name not in results:
+            return
+        value, best = results[name], self.state.best_metric
+        better = best is None or (value > best if self.config.best_is_greater else value < best)
+        if better and not math.isnan(value):
+            self.state.best_metric, self.state.best_step = float(value), self.state.global_step
+            self.state.best_checkpoint = None  # set when a checkpoint of this step is written
+
+    def _epoch_save_due(self, epoch: int) -> bool:
+        if not self.config.save_enabled:
+            return False
+        last = epoch >= self.plan.num_epochs or self.state.global_step >= self.plan.total_steps
+        return last or epoch % (self.config.save_freq or 1) == 0
+
+    def _last_checkpoint_hint(self) -> str:
+        latest = ckpt.find_latest(self.config.checkpoints_path)
+        return f"the last good checkpoint is `{latest}`" if latest else "no checkpoint was written yet"
+
+    def resume(self, resume_from_checkpoint: bool | str | None) -> None:
+        """Restore model, optimizer, scheduler, RNG, trainer state and data position from a checkpoint (no-op if unset)."""
+        if resume_from_checkpoint:
+            saving.restore(self, resume_from_checkpoint)
+        self._start_logging()
+
+    def _start_logging(self) -> None:
+        if self.state.run_name is None:
+            self.state.run_name = shared_run_name(self.accelerator)
+        run_dir = os.path.join(self.config.logs_path, self.state.run_name)
+        if self.accelerator.is_main_process:
+            self.csv_logger = CSVLogger(os.path.join(run_dir, "training_logs.csv"))
+            self.csv_logger.trim_after(self.state.global_step)
+        if self.accelerator.log_with:
+            self.accelerator.init_trackers(self.state.run_name, config=None, init_kwargs={
+                "tensorboard": {"purge_step": self.state.global_step + 1}})
+
+    def print_info(self) -> None:
+        """Print the "Training Info" banner (main process only)."""
+        self.accelerator.print(format_info(info_rows(self)))
+
+    def log(self, logs: dict[str, Any]) -> None:
+        """Append a row to the CSV log and send the numbers to the trackers (TensorBoard) at ``logs["step"]``."""
+        if self.csv_logger is not None:
+            self.csv_logger.log(logs)
+        numbers = {k: v for k, v in logs.items() if k not in ("step", "epoch") and isinstance(v, (int, float))}
+        if self.accelerator.log_with and numbers:
+            self.accelerator.log(numbers, step=logs["step"])
+        if any(k.startswith("evaluation.") for k in logs):
+            self.state.log_history.append({k: v for k, v in logs.items() if k == "step" or k.startswith("evaluation.")})
+
+    def save_checkpoint(self) -> str | None:
+        """Write ``checkpoints/<global step>/`` atomically (all processes must call it). Returns its path on main."""
+        return saving.save_checkpoint(self)
+
+    def save(self, path: str | os.PathLike, config_filename: str | None = None, model_filename: str | None = None,
+             model_config_filename: str | None = None, subfolder: str | None = None,
+             dataset_config_file: str | None = None) -> None:
+        """Save the model folder (full weights, preprocessor) plus ``train/`` configs into ``path``.
+
+        Must be called on every process: gathering full weights from sharded models (FSDP, ZeRO-3) is collective.
+        """
+        saving.save_model_folder(self, path, config_filename=config_filename, model_filename=model_filename,
+                                 model_config_filename=model_config_filename, subfolder=subfolder,
+                                 dataset_config_file=dataset_config_file)
+
+    def push_to_hub(self, repo_id: str, **kwargs) -> str:
+        """Save the trained model (and, by option, logs/configs) and upload it to the Hub in one commit."""
+        from .hub_push import push_trainer_to_hub
+
+        return push_trainer_to_hub(self, repo_id, **kwargs)
+
+    def finish(self) -> None:
+        """Load the best weights if asked, then close the trackers."""
+        if self.config.load_best_model_at_end:
+            saving.load_best_weights(self)
+        self.accelerator.wait_for_everyone()
+        self.accelerator.end_training()
+
+
+def _prefixed(prefix: str, results: dict[str, float]) -> dict[str, float]:
+    return {f"{prefix}.{k}": v for k, v in results.items()}
