@@ -16,11 +16,12 @@ from hezar_accel.preprocessors import WordPieceTokenizer
 TINY = dict(vocab_size=64, hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=48,
             max_position_embeddings=32)
 CORPUS = ["این فیلم خیلی خوب بود", "این فیلم بد بود", "غذا خوشمزه بود", "هوا سرد است"] * 3
+LABELS = {0: "منفی", 1: "مثبت"}
 
 
 def tiny_classifier(seed=0, **overrides):
     torch.manual_seed(seed)
-    return BertTextClassification(BertTextClassificationConfig(**{**TINY, "id2label": {0: "منفی", 1: "مثبت"}, **overrides}))
+    return BertTextClassification(BertTextClassificationConfig(**{**TINY, "id2label": LABELS, **overrides}))
 
 
 def tiny_tagger(seed=0, **overrides):
@@ -59,7 +60,8 @@ def test_state_dict_keys_are_exactly_hezar_and_transformers_names(make):
 def test_config_fields_and_defaults_match_hezar():
     config = BertTextClassificationConfig(num_labels=3)
     assert config.name == "bert_text_classification" and config.task == "text_classification"
-    assert (config.vocab_size, config.hidden_size, config.num_hidden_layers, config.intermediate_size) == (42000, 768, 12, 3072)
+    sizes = (config.vocab_size, config.hidden_size, config.num_hidden_layers, config.intermediate_size)
+    assert sizes == (42000, 768, 12, 3072)
     assert (config.hidden_act, config.layer_norm_eps, config.position_embedding_type) == ("gelu", 1e-12, "absolute")
     assert config.classifier_dropout is None and config.use_cache is True
     assert BertSequenceLabelingConfig(num_labels=3).name == "bert_sequence_labeling"
@@ -73,6 +75,16 @@ def test_save_and_generic_load_give_identical_logits(tmp_path, safe):
     assert type(loaded) is BertTextClassification
     batch = batch_of()
     assert torch.equal(model(**batch)["logits"], loaded(**batch)["logits"])
+
+
+def test_a_model_saved_with_its_tokenizer_loads_it_back_and_predicts_the_same(tmp_path):
+    model = tiny_classifier()
+    model.preprocessor = WordPieceTokenizer.train(CORPUS, vocab_size=TINY["vocab_size"], min_frequency=1)
+    model.save(tmp_path)
+    loaded = Model.load(tmp_path)
+    assert isinstance(loaded.preprocessor, WordPieceTokenizer)
+    texts = ["این فیلم خوب بود", "هوا سرد است"]
+    assert loaded.predict(texts) == model.predict(texts)
 
 
 def test_a_sequence_labeler_round_trips_too(tmp_path):
@@ -97,8 +109,8 @@ def test_matching_weights_load_and_a_resized_classifier_is_reported_mismatched(t
     report = target.load_matching_weights(tmp_path)
     assert {key for key, _, _ in report.mismatched} == {"classifier.weight", "classifier.bias"}
     assert not report.unexpected
-    source = Model.load(tmp_path)
-    assert torch.equal(target.bert.encoder.layer[1].output.dense.weight, source.bert.encoder.layer[1].output.dense.weight)
+    source = Model.load(tmp_path).bert.encoder.layer[1].output.dense.weight
+    assert torch.equal(target.bert.encoder.layer[1].output.dense.weight, source)
     assert target.classifier.weight.shape == (3, TINY["hidden_size"])
 
 

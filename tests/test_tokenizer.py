@@ -113,7 +113,8 @@ def test_word_ids_point_sub_tokens_to_their_input_word(tokenizer):
 def test_pad_encoded_batch_pads_ids_masks_and_labels_for_a_collator(tokenizer):
     rows = [tokenizer(t, padding=False) for t in ["من", "ما به مدرسه رفتیم"]]
     examples = [{k: v[0] for k, v in r.items()} for r in rows]
-    examples[0]["labels"], examples[1]["labels"] = [1] * len(examples[0]["token_ids"]), [2] * len(examples[1]["token_ids"])
+    for example in examples:
+        example["labels"] = [1] * len(example["token_ids"])
     batch = tokenizer.pad_encoded_batch(examples)
     width = len(examples[1]["token_ids"])
     assert batch["token_ids"].shape == (2, width)

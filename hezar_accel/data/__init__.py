@@ -13,3 +13,9 @@ __all__ = [
     "TextClassificationDataset",
     "TextClassificationDatasetConfig",
 ]
+from .ocr import OCRDataset, OCRDatasetConfig
+
+__all__ += ["OCRDataset", "OCRDatasetConfig"]
+from .speech_recognition import SpeechRecognitionDataset, SpeechRecognitionDatasetConfig
+
+__all__ += ["SpeechRecognitionDataset", "SpeechRecognitionDatasetConfig"]

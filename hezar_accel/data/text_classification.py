@@ -121,7 +121,7 @@ class TextClassificationDataset(Dataset):
             pair = rows[config.text_pair_field] if config.text_pair_field else None
             enc = tokenizer([str(t) for t in rows[config.text_field]],
                             pair=[str(t) for t in pair] if pair is not None else None,
-                            truncation=True, max_length=config.max_length, padding=None, return_tensors=None)
+                            truncation=True, max_length=config.max_length, padding=False, return_tensors=None)
             return {"token_ids": enc["token_ids"], "attention_mask": enc["attention_mask"],
                     "token_type_ids": enc["token_type_ids"], "labels": rows["__label_id"]}
 

@@ -7,3 +7,9 @@ __all__ = ["Model", "LoadReport"]
 __all__ += [
     "BertTextClassification", "BertTextClassificationConfig", "BertSequenceLabeling", "BertSequenceLabelingConfig",
 ]
+from .crnn import CRNNImage2Text, CRNNImage2TextConfig
+
+__all__ += ["CRNNImage2Text", "CRNNImage2TextConfig"]
+from .speech import CTCSpeechRecognition, CTCSpeechRecognitionConfig
+
+__all__ += ["CTCSpeechRecognition", "CTCSpeechRecognitionConfig"]

@@ -199,7 +199,8 @@ class Model(nn.Module):
             )
         if load_preprocessor:
             model.preprocessor = _load_preprocessor_if_any(path)
-        return model.to(device or "cpu")
+        # Like 🤗 from_pretrained: a loaded model is ready for inference; Trainer switches it to train mode itself.
+        return model.to(device or "cpu").eval()
 
     def load_matching_weights(self, path: str | os.PathLike, filename: str | None = None) -> LoadReport:
         """Copy every tensor of another model folder/file whose name and shape match (``init_weights_from``).

@@ -5,3 +5,9 @@ from .tokenizers import Tokenizer, TokenizerConfig, WordPieceConfig, WordPieceTo
 
 __all__ = ["Preprocessor", "PreprocessorsContainer"]
 __all__ += ["Tokenizer", "TokenizerConfig", "WordPieceTokenizer", "WordPieceConfig"]
+from .audio_feature_extractor import AudioFeatureExtractor, AudioFeatureExtractorConfig
+
+__all__ += ["AudioFeatureExtractor", "AudioFeatureExtractorConfig"]
+from .image_processor import ImageProcessor, ImageProcessorConfig
+
+__all__ += ["ImageProcessor", "ImageProcessorConfig"]

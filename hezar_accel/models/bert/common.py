@@ -85,7 +85,8 @@ class BertTaskConfig(ModelConfig):
         if isinstance(self.hidden_act, str) and self.hidden_act not in ACTIVATIONS:
             problems.append(f"hidden_act: {self.hidden_act!r} is not supported; valid: {', '.join(ACTIVATIONS)}")
         if self.position_embedding_type != "absolute":
-            problems.append(f"position_embedding_type: {self.position_embedding_type!r}; only 'absolute' is implemented")
+            problems.append(
+                f"position_embedding_type: {self.position_embedding_type!r}; only 'absolute' is implemented")
         if typed("pad_token_id", int) and typed("vocab_size", int) and not 0 <= self.pad_token_id < self.vocab_size:
             problems.append(f"pad_token_id: {self.pad_token_id} must be in [0, vocab_size={self.vocab_size})")
         return problems + _label_problems(self.num_labels, self.id2label)
@@ -155,6 +156,7 @@ def find_tokenizer(preprocessor: Any, name: str = "wordpiece_tokenizer"):
             if isinstance(value, Tokenizer):
                 return value
     raise ValueError(
-        f"This model needs a tokenizer for preprocess()/predict(), but its preprocessor is {type(preprocessor).__name__}. "
+        "This model needs a tokenizer for preprocess()/predict(), but its preprocessor is "
+        f"{type(preprocessor).__name__}. "
         "Attach one: `model.preprocessor = WordPieceTokenizer.load(path)` (or load a model folder with preprocessor/)."
     )

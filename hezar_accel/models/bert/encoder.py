@@ -58,7 +58,7 @@ class BertEmbeddings(nn.Module):
         self.token_type_embeddings = nn.Embedding(config.type_vocab_size, config.hidden_size)
         self.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
         self.dropout = nn.Dropout(config.hidden_dropout_prob)
-        # Non-persistent: Hezar/HF state dicts written by recent versions do not carry it (older ones are skipped on load).
+        # Non-persistent: recent Hezar/HF state dicts do not carry it (older ones have it; it is skipped on load).
         self.register_buffer(
             "position_ids", torch.arange(config.max_position_embeddings).unsqueeze(0), persistent=False
         )

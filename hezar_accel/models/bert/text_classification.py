@@ -19,7 +19,7 @@ __all__ = ["BertTextClassificationConfig", "BertTextClassification"]
 
 @dataclass
 class BertTextClassificationConfig(BertTaskConfig):
-    """Config of :class:`BertTextClassification`: Hezar's fields and defaults (see ``BertTaskConfig`` for each field)."""
+    """Config of :class:`BertTextClassification`: Hezar's fields and defaults (see ``BertTaskConfig``)."""
 
     name: str = "bert_text_classification"
     task: str = TaskType.TEXT_CLASSIFICATION.value

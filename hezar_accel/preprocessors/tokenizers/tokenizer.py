@@ -1,9 +1,6 @@
-"""The ``Tokenizer`` base: a 🤗 ``tokenizers.Tokenizer`` saved in Hezar's format.
-
-On disk: ``preprocessor/tokenizer.json`` (the backend, loadable by 🤗 tokenizers alone) and
-``preprocessor/tokenizer_config.yaml`` (``name``, ``config_type: preprocessor`` and the settings below). Outputs use
-Hezar's input names: ``token_ids``, ``attention_mask``, ``token_type_ids`` (and ``word_ids`` on request).
-"""
+"""The ``Tokenizer`` base: a 🤗 ``tokenizers.Tokenizer`` saved in Hezar's format (``preprocessor/tokenizer.json`` +
+``preprocessor/tokenizer_config.yaml``), returning Hezar's input names ``token_ids``, ``attention_mask``,
+``token_type_ids`` (and ``word_ids`` on request)."""
 
 from __future__ import annotations
 
@@ -27,26 +24,25 @@ _DEPRECATED = "deprecated"
 _TRUNCATIONS = ("longest_first", "only_first", "only_second")
 _NO_TRUNCATION = (False, "no_truncation", "do_not_truncate")
 _PADDINGS = ("longest", "max_length")
+_SIDES = ("left", "right")
 _NO_PADDING = (False, "no_padding", "do_not_pad")
 _SPECIAL_NAMES = ("bos_token", "eos_token", "unk_token", "sep_token", "pad_token", "cls_token", "mask_token")
 # Older Hezar key -> current key; an older key that is set wins over the current key's default.
 _LEGACY = {"truncation_strategy": "truncation", "truncation_direction": "truncation_side",
            "padding_strategy": "padding", "padding_direction": "padding_side"}
 _LEGACY_FIELDS = (*_LEGACY, "pad_token_id", "special_tokens")
+_KEY_OF = {"type_ids": "token_type_ids"}  # backend Encoding attribute -> Hezar's output key
 
 
 @dataclass
 class TokenizerConfig(PreprocessorConfig):
-    """Tokenizer settings with Hezar's keys (current and older names, so any Hezar ``tokenizer_config.yaml`` loads).
+    """Tokenizer settings with Hezar's keys, current and older, so any Hezar ``tokenizer_config.yaml`` loads.
 
     Args:
-        max_length: default maximum length, special tokens included (truncation / ``padding="max_length"``).
-        truncation: ``longest_first`` | ``only_first`` | ``only_second``; None or ``no_truncation`` disables it.
-        truncation_side / padding_side: ``right`` or ``left``.
-        padding: default padding, ``longest`` | ``max_length``; None or ``no_padding`` disables it.
-        stride: kept for Hezar compatibility (overflowing windows are not returned).
-        pad_to_multiple_of: round padded lengths up to a multiple of this (0 or None: off).
-        pad_token_type_id: segment id written on padding.
+        max_length: default maximum length, special tokens included. truncation: ``longest_first`` | ``only_first`` |
+            ``only_second`` (None/``no_truncation``: off). padding: ``longest`` | ``max_length`` (None/``no_padding``:
+            off). truncation_side / padding_side: ``right`` | ``left``. stride: kept for Hezar (overflow is never
+            returned). pad_to_multiple_of: round padded lengths up (0/None: off). pad_token_type_id: segment id of pads.
         bos_token ... mask_token, additional_special_tokens: the special tokens.
         truncation_strategy, truncation_direction, padding_strategy, padding_direction, pad_token_id, special_tokens:
             older Hezar names of the same settings; when set they take precedence.
@@ -78,11 +74,11 @@ class TokenizerConfig(PreprocessorConfig):
     def validate(self) -> list[str]:
         """Every problem with the settings (types, then allowed values)."""
         problems = super().validate()
-        for key, allowed in (("truncation", _TRUNCATIONS + _NO_TRUNCATION), ("padding", _PADDINGS + _NO_PADDING),
-                             ("truncation_side", ("left", "right")), ("padding_side", ("left", "right"))):
+        for key, allowed in (("truncation", (True, *_TRUNCATIONS, *_NO_TRUNCATION)), ("truncation_side", _SIDES),
+                             ("padding", (True, *_PADDINGS, *_NO_PADDING)), ("padding_side", _SIDES)):
             for name in (key, *[old for old, new in _LEGACY.items() if new == key]):
                 value = getattr(self, name)
-                if value not in (None, True, _DEPRECATED, *allowed):
+                if value not in (None, _DEPRECATED, *allowed):
                     problems.append(f"{name}: {value!r} is not valid; use one of {', '.join(map(str, allowed))}")
         for name in ("max_length", "pad_to_multiple_of"):
             value = getattr(self, name)
@@ -96,7 +92,7 @@ class TokenizerConfig(PreprocessorConfig):
         return {k: v for k, v in data.items() if not (k in _LEGACY_FIELDS and v is None)}
 
     def setting(self, name: str) -> Any:
-        """The effective value of a setting: an older Hezar key when set, else the current one; "deprecated"/0 -> None."""
+        """Effective value of a setting: an older Hezar key when set, else the current one ("deprecated"/0 -> None)."""
         value = getattr(self, name)
         for old, new in _LEGACY.items():
             if new == name and getattr(self, old) is not None:
@@ -118,7 +114,7 @@ class Tokenizer(Preprocessor):
     config_filename = TOKENIZER_CONFIG_FILE
     tokenizer_filename = TOKENIZER_FILE
     token_ids_name = "token_ids"
-    uncastable_keys = ("word_ids", "tokens")
+    uncastable_keys = ("word_ids",)
 
     def __init__(self, config: TokenizerConfig, tokenizer: HFTokenizer | None = None,
                  tokenizer_file: str | None = None, **kwargs):
@@ -136,17 +132,12 @@ class Tokenizer(Preprocessor):
 
     @property
     def backend(self) -> HFTokenizer:
-        """The wrapped 🤗 ``tokenizers.Tokenizer``."""
         return self._tokenizer
 
-    # -- vocabulary -----------------------------------------------------------------------------------------------
     @property
     def vocab_size(self) -> int:
         """Number of tokens, added special tokens included."""
         return self._tokenizer.get_vocab_size(with_added_tokens=True)
-
-    def get_vocab(self) -> dict[str, int]:
-        return self._tokenizer.get_vocab(with_added_tokens=True)
 
     def token_to_id(self, token: str) -> int | None:
         """The id of ``token``, or None when it is not in the vocabulary."""
@@ -176,71 +167,71 @@ class Tokenizer(Preprocessor):
         found = self.token_to_id(pad) if pad is not None else None
         return found if found is not None else self.config.pad_token_id
 
-    # -- encoding -------------------------------------------------------------------------------------------------
     def __call__(self, inputs: Any, is_split_into_words: bool = False, padding: bool | str | None = None,
                  truncation: bool | str | None = None, max_length: int | None = None,
                  return_tensors: str | None = None, return_word_ids: bool = False,
                  return_attention_mask: bool = True, return_token_type_ids: bool = True,
                  device: str | torch.device | None = None, add_special_tokens: bool = True, pair: Any = None,
-                 pad_to_multiple_of: int | None = None, return_special_tokens_mask: bool = False,
-                 return_tokens: bool = False) -> dict[str, Any]:
-        """Tokenize a batch of texts (or pre-split words, or sentence pairs).
+                 pad_to_multiple_of: int | None = None) -> dict[str, Any]:
+        """Tokenize a batch of texts, of pre-split word lists, or of sentence pairs.
 
         Args:
-            inputs: a text, a list of texts, a list of ``(text, text_pair)`` tuples, or with ``is_split_into_words`` a
-                list of words or a list of word lists.
-            is_split_into_words: inputs are already split into words (``word_ids`` then index those words).
-            padding: ``longest`` | ``max_length`` | True (longest) | False/``no_padding``; None uses the config.
-            truncation: ``longest_first`` | ``only_first`` | ``only_second`` | True | False; None uses the config.
-                Truncation keeps at most ``max_length`` tokens, special tokens included.
-            max_length: None uses the config's ``max_length``.
-            return_tensors: None/``list`` (lists) or ``pt`` (long tensors; ``word_ids``/``tokens`` stay lists).
-            return_word_ids / return_attention_mask / return_token_type_ids / return_special_tokens_mask /
-                return_tokens: which keys to return.
-            device: move tensors there (with ``return_tensors="pt"``).
-            add_special_tokens: add [CLS]/[SEP] (or the backend's template).
-            pair: second sequences (one per input) for sentence-pair tasks; their ``token_type_ids`` are 1.
-            pad_to_multiple_of: round padded lengths up to a multiple; None uses the config.
+            inputs: a text, a list of texts or of ``(text, text_pair)`` tuples; with ``is_split_into_words`` a word
+                list or a list of word lists (``word_ids`` then index those words).
+            padding / truncation / max_length / pad_to_multiple_of: None uses the config. padding: ``longest`` |
+                ``max_length`` | True | False. truncation: ``longest_first`` | ``only_first`` | ``only_second`` | True |
+                False; it keeps at most ``max_length`` tokens, special tokens included.
+            return_tensors: None/``list`` or ``pt`` (``word_ids`` stays a list); ``device`` moves tensors.
+            return_*: which keys to return. add_special_tokens: frame with [CLS]/[SEP].
+            pair: one second sequence per input (sentence-pair tasks); its ``token_type_ids`` are 1.
 
         Returns:
-            A dict with ``token_ids`` and the requested ``attention_mask``, ``token_type_ids``, ``special_tokens_mask``,
-            ``word_ids``, ``tokens`` (one row per input).
+            ``token_ids`` and the requested ``attention_mask``, ``token_type_ids``, ``word_ids``: one row per input.
 
         Raises:
-            ValueError: empty or malformed inputs, an impossible max_length, ragged rows with ``pt``, or
+            ValueError: malformed inputs, a max_length below the special tokens, ragged rows with ``pt``, or
                 ``padding="max_length"`` without a max_length.
         """
         batch = _as_batch(inputs, pair, is_split_into_words)
         max_length = max_length if max_length is not None else self.config.setting("max_length")
-        with self._backend_options(padding, truncation, max_length, pad_to_multiple_of):
+        with self._truncation(truncation, max_length):
             try:
                 encodings = self._tokenizer.encode_batch(batch, is_pretokenized=is_split_into_words,
                                                          add_special_tokens=add_special_tokens)
             except Exception as e:  # the backend raises plain Exceptions (e.g. max_length below the special tokens)
                 raise ValueError(f"Tokenization failed (max_length={max_length}): {e}") from e
-        wanted = {"attention_mask": return_attention_mask, "token_type_ids": return_token_type_ids,
-                  "special_tokens_mask": return_special_tokens_mask, "word_ids": return_word_ids,
-                  "tokens": return_tokens}
-        attribute = {"attention_mask": "attention_mask", "token_type_ids": "type_ids", "word_ids": "word_ids",
-                     "special_tokens_mask": "special_tokens_mask", "tokens": "tokens"}
-        outputs = {self.token_ids_name: [e.ids for e in encodings]}
-        outputs.update({key: [getattr(e, attribute[key]) for e in encodings] for key, on in wanted.items() if on})
-        return self._convert(outputs, return_tensors, device)
+        wanted = {"attention_mask": return_attention_mask, "type_ids": return_token_type_ids,
+                  "word_ids": return_word_ids}
+        columns = {self.token_ids_name: [e.ids for e in encodings]}
+        columns.update({_KEY_OF.get(a, a): [getattr(e, a) for e in encodings] for a, on in wanted.items() if on})
+        padding = self.config.setting("padding") if padding is None else padding
+        columns = self._pad_columns(columns, padding, max_length, pad_to_multiple_of)
+        return self._convert(columns, return_tensors, device)
 
     def encode(self, text: Any, pair: Any = None, is_split_into_words: bool = False,
                add_special_tokens: bool = True) -> list[int]:
-        """Token ids of one text (or one word list), truncated as the config says, without padding."""
+        """Token ids of one text (or one word list), truncated as the config says, without padding.
+
+        Args:
+            text: a text, or a word list with ``is_split_into_words``. pair: an optional second sequence.
+
+        Returns:
+            The ids, special tokens included when ``add_special_tokens``.
+        """
         outputs = self([text] if not is_split_into_words else [list(text)], pair=None if pair is None else [pair],
                        is_split_into_words=is_split_into_words, padding=False, add_special_tokens=add_special_tokens,
                        return_attention_mask=False, return_token_type_ids=False)
         return outputs[self.token_ids_name][0]
 
     def decode(self, ids: Any, skip_special_tokens: bool = True) -> str | list[str]:
-        """Text of one id sequence (a list, 1-D tensor or array); a 2-D input is decoded row by row (a list).
+        """Text of one id sequence.
 
         Args:
-            ids: token ids.
-            skip_special_tokens: drop [CLS], [SEP], [PAD] ...
+            ids: a list, 1-D tensor or array of ids; a 2-D input is decoded row by row (``batch_decode``).
+            skip_special_tokens: leave out [CLS], [SEP], [PAD] ...
+
+        Returns:
+            The text (a list of texts for a 2-D input).
         """
         ids = ids.tolist() if hasattr(ids, "tolist") else list(ids)
         if ids and isinstance(ids[0], (list, tuple)):
@@ -250,62 +241,38 @@ class Tokenizer(Preprocessor):
     def batch_decode(self, sequences: Any, skip_special_tokens: bool = True) -> list[str]:
         """Texts of several id sequences (lists, or a 2-D tensor/array)."""
         rows = sequences.tolist() if hasattr(sequences, "tolist") else [list(s) for s in sequences]
-        return self._tokenizer.decode_batch([[int(i) for i in r] for r in rows], skip_special_tokens=skip_special_tokens)
+        return self._tokenizer.decode_batch([[int(i) for i in r] for r in rows],
+                                            skip_special_tokens=skip_special_tokens)
 
     @contextmanager
-    def _backend_options(self, padding, truncation, max_length, pad_to_multiple_of):
-        """Set truncation and padding on the backend for one call, and clear them afterwards."""
+    def _truncation(self, truncation, max_length):
+        """Enable truncation on the backend for one call only, so no setting outlives it or reaches tokenizer.json."""
         truncation = self.config.setting("truncation") if truncation is None else truncation
-        padding = self.config.setting("padding") if padding is None else padding
-        multiple = pad_to_multiple_of if pad_to_multiple_of is not None else self.config.setting("pad_to_multiple_of")
         try:
             if truncation not in (None, *_NO_TRUNCATION) and max_length is not None:
                 # stride only shapes overflowing windows, which are never returned, so it stays 0.
-                strategy = "longest_first" if truncation is True else truncation
-                self._tokenizer.enable_truncation(max_length, stride=0, strategy=strategy,
-                                                  direction=self.config.setting("truncation_side") or "right")
-            if padding not in (None, *_NO_PADDING):
-                self._tokenizer.enable_padding(**self._padding_kwargs(padding, max_length, multiple))
+                self._tokenizer.enable_truncation(
+                    max_length, stride=0, strategy="longest_first" if truncation is True else truncation,
+                    direction=self.config.setting("truncation_side") or "right")
             yield
         finally:
             self._tokenizer.no_truncation()
-            self._tokenizer.no_padding()
 
-    def _padding_kwargs(self, padding, max_length, multiple) -> dict:
-        if padding not in (True, *_PADDINGS):
-            raise ValueError(f"padding={padding!r} is not valid; use 'longest', 'max_length', True or False")
-        if padding == "max_length" and max_length is None:
-            raise ValueError("padding='max_length' needs a max_length (argument or config).")
-        if self.pad_token_id is None:
-            raise ValueError("This tokenizer has no pad token; set `pad_token` in its config to pad.")
-        return {"direction": self.config.setting("padding_side") or "right", "pad_id": self.pad_token_id,
-                "pad_type_id": self.config.pad_token_type_id or 0, "pad_token": self.id_to_token(self.pad_token_id),
-                "length": max_length if padding == "max_length" else None, "pad_to_multiple_of": multiple}
-
-    # -- batching -------------------------------------------------------------------------------------------------
     def pad_encoded_batch(self, inputs: Sequence[Mapping] | Mapping[str, Sequence], padding: bool | str = "longest",
                           max_length: int | None = None, pad_to_multiple_of: int | None = None,
                           return_tensors: str | None = "pt", skip_keys: Sequence[str] = (),
                           label_pad_id: int = -100, device: str | torch.device | None = None) -> dict[str, Any]:
-        """Pad already-encoded examples to one length (for data collators).
-
-        Sequence-valued keys are padded on the config's ``padding_side``: ``token_ids`` with the pad id,
-        ``attention_mask`` with 0, ``token_type_ids`` with ``pad_token_type_id``, ``special_tokens_mask`` with 1,
-        ``labels`` with ``label_pad_id``, ``word_ids`` with None, any other key with 0. Scalar keys (e.g. a class
-        label) and ``skip_keys`` are only collected.
+        """Pad already-encoded examples to one length (for data collators), on the config's ``padding_side``.
 
         Args:
-            inputs: a list of example dicts, or a dict of per-key lists.
-            padding: ``longest`` (default), ``max_length``, or False/``no_padding``.
-            max_length: target length for ``max_length`` (default: the config's).
-            pad_to_multiple_of: round the target length up to a multiple (default: the config's).
-            return_tensors: ``pt`` (default) or None/``list``.
-            skip_keys: keys to pass through unchanged.
-            label_pad_id: padding value of ``labels`` (ignored by the loss).
-            device: move tensors there.
+            inputs: a list of example dicts, or a dict of per-key lists. Sequences are padded with: ``token_ids`` the
+                pad id, ``attention_mask`` 0, ``token_type_ids`` ``pad_token_type_id``, ``labels`` ``label_pad_id``,
+                ``word_ids`` None, others 0. Scalar keys (a class label) and ``skip_keys`` are only collected.
+            padding: ``longest``, ``max_length`` (to ``max_length``, default the config's) or False.
+            pad_to_multiple_of: round the length up (default the config's). return_tensors: ``pt`` or None/``list``.
 
         Returns:
-            The batch as a dict of per-key rows.
+            The batch: key -> rows (tensors with ``pt``, on ``device``).
 
         Raises:
             ValueError: an example is longer than ``max_length``, or ``max_length`` padding has no length.
@@ -315,33 +282,43 @@ class Tokenizer(Preprocessor):
         if not rows:
             raise ValueError("pad_encoded_batch got an empty batch.")
         columns = {k: [_plain(r[k]) for r in rows] for k in rows[0]}
-        target = self._target_length(columns[self.token_ids_name], padding, max_length, pad_to_multiple_of)
+        max_length = max_length if max_length is not None else self.config.setting("max_length")
+        columns = self._pad_columns(columns, padding, max_length, pad_to_multiple_of, skip_keys, label_pad_id)
+        return self._convert(columns, return_tensors, device, skip=tuple(skip_keys))
+
+    def _pad_columns(self, columns: dict, padding, max_length, multiple, skip_keys=(), label_pad_id=-100) -> dict:
+        target = self._target_length(columns[self.token_ids_name], padding, max_length, multiple)
+        if target is None:
+            return columns
+        if self.pad_token_id is None:
+            raise ValueError("This tokenizer has no pad token; set `pad_token` in its config to pad.")
         pad_values = {self.token_ids_name: self.pad_token_id, "attention_mask": 0, "special_tokens_mask": 1,
                       "token_type_ids": self.config.pad_token_type_id or 0, "labels": label_pad_id, "word_ids": None}
         left = self.config.setting("padding_side") == "left"
+        padded = {}
         for key, values in columns.items():
-            if target is None or key in skip_keys or not all(isinstance(v, list) for v in values):
+            if key in skip_keys or not all(isinstance(v, list) for v in values):
+                padded[key] = values
                 continue
             if any(len(v) > target for v in values):
                 raise ValueError(f"`{key}` has a row of {max(map(len, values))} items, longer than the padded length "
                                  f"{target}; tokenize with truncation=True and max_length={target}.")
             pads = [[pad_values.get(key, 0)] * (target - len(v)) for v in values]
-            columns[key] = [p + v if left else v + p for v, p in zip(values, pads)]
-        return self._convert(columns, return_tensors, device, skip=tuple(skip_keys))
+            padded[key] = [p + v if left else v + p for v, p in zip(values, pads)]
+        return padded
 
     def _target_length(self, token_rows, padding, max_length, multiple) -> int | None:
         if padding in (None, *_NO_PADDING):
             return None
-        multiple = multiple if multiple is not None else self.config.setting("pad_to_multiple_of")
         if padding == "max_length":
-            max_length = max_length if max_length is not None else self.config.setting("max_length")
             if max_length is None:
                 raise ValueError("padding='max_length' needs a max_length (argument or config).")
             target = max_length
         elif padding in (True, "longest"):
             target = max(len(r) for r in token_rows)
         else:
-            raise ValueError(f"padding={padding!r} is not valid; use 'longest', 'max_length' or False")
+            raise ValueError(f"padding={padding!r} is not valid; use 'longest', 'max_length', True or False")
+        multiple = multiple if multiple is not None else self.config.setting("pad_to_multiple_of")
         return -(-target // multiple) * multiple if multiple else target
 
     def _convert(self, outputs: dict, return_tensors, device, skip: tuple = ()) -> dict[str, Any]:
@@ -357,12 +334,11 @@ class Tokenizer(Preprocessor):
             if rows and isinstance(rows[0], list) and len({len(r) for r in rows}) > 1:
                 raise ValueError(f"Cannot make a tensor of `{key}`: rows have different lengths "
                                  f"{sorted({len(r) for r in rows})}; pass padding='longest' or 'max_length'.")
-            converted[key] = torch.tensor(rows, dtype=torch.long, device=device)
+            converted[key] = torch.tensor(rows, device=device)
         return converted
 
-    # -- save / load ----------------------------------------------------------------------------------------------
     def save(self, path: str | os.PathLike, subfolder: str | None = None) -> str:
-        """Write ``tokenizer_config.yaml`` and ``tokenizer.json`` into ``path/<subfolder>`` (default ``preprocessor``).
+        """Write ``tokenizer_config.yaml`` and ``tokenizer.json`` into ``path/<subfolder>`` (default: preprocessor).
 
         Returns:
             The folder written to.

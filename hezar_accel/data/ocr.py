@@ -1,0 +1,256 @@
+"""OCR (image2text): image + text rows -> fixed-size ``pixel_values`` + character ids for CTC models.
+
+Rows come from ``<split>.csv|json|jsonl|parquet`` (an image column with paths relative to that file's folder, raw
+bytes or 🤗 ``Image`` values, and a text column), or from an image folder ``<path>/<split>/`` with a labels file of
+``file_name<TAB>text`` lines. Images are decoded and resized once, in a batched ``datasets.map``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from dataclasses import dataclass
+
+from ..configs import DatasetConfig
+from ..constants import TaskType
+from ..errors import ConfigError, DataError
+from ..preprocessors.image_processor import ImageProcessor, ImageProcessorConfig, load_image
+from ..registry import register_dataset
+from .collators import PaddingCollator
+from .dataset import Dataset, check_not_empty
+from .loading import load_split, require_columns
+
+BLANK_LABEL = ""
+
+
+@dataclass
+class OCRDatasetConfig(DatasetConfig):
+    """Columns, character set and image handling of an OCR dataset (Hezar's ``OCRDatasetConfig`` names).
+
+    Args:
+        text_column: column holding the text of each image.
+        images_paths_column: column holding the image (a path relative to the data file's folder, bytes, or an image).
+        id2label: class id -> character, with the CTC blank ``""`` at id 0. None = built from the sorted characters of
+            the train split's texts, so every split of the same folder gets the same map.
+        max_length: texts longer than this many characters are invalid. None = no limit.
+        reverse_digits: reverse every digit run of the texts (Hezar's fix for right-to-left annotations).
+        labels_file: labels file inside ``<path>/<split>/`` for the image-folder layout (``file_name<TAB>text`` lines).
+        data_files: split name -> file name in the folder; None = ``<split>.<ext>``.
+        skip_invalid_samples: drop rows with unknown characters, over-long or missing texts, or undecodable images
+            (counted in ``num_skipped``) instead of raising.
+        image_processor_config: how to process images when no preprocessor is passed.
+        preprocessor_path: model folder or Hub id whose ``preprocessor/`` processes the images (when none is passed).
+    """
+
+    name: str = "ocr"
+    task: str = TaskType.IMAGE2TEXT
+    text_column: str = "text"
+    images_paths_column: str = "path"
+    id2label: dict | None = None
+    max_length: int | None = None
+    reverse_digits: bool = False
+    labels_file: str = "labels.txt"
+    data_files: dict | None = None
+    skip_invalid_samples: bool = False
+    image_processor_config: ImageProcessorConfig | None = None
+    preprocessor_path: str | None = None
+
+    def validate(self) -> list[str]:
+        problems = super().validate()
+        if isinstance(self.max_length, int) and self.max_length < 1:
+            problems.append(f"max_length: {self.max_length} must be >= 1 (or null for no limit)")
+        if isinstance(self.id2label, dict) and BLANK_LABEL not in [str(v) for v in self.id2label.values()]:
+            problems.append('id2label: needs the CTC blank "" (conventionally at id 0)')
+        return problems
+
+
+def build_id2label(texts) -> dict[int, str]:
+    """``{0: "", 1..N: sorted distinct characters}`` of ``texts`` (deterministic: independent of row order)."""
+    chars = sorted({c for t in texts if t is not None for c in str(t)})
+    return {0: BLANK_LABEL, **{i + 1: c for i, c in enumerate(chars)}}
+
+
+def read_labels_file(folder: str, labels_file: str):
+    """Read an image folder's ``file_name<TAB>text`` labels file into a table (``path``, ``text``).
+
+    Raises:
+        DataError: a line without a tab (the message names the file and line).
+    """
+    import datasets
+
+    file_path = os.path.join(folder, labels_file)
+    paths, texts = [], []
+    with open(file_path, encoding="utf-8") as f:
+        for number, line in enumerate(f, start=1):
+            line = line.rstrip("\n\r")
+            if not line.strip():
+                continue
+            if "\t" not in line:
+                raise DataError(f"`{file_path}` line {number}: expected `file_name<TAB>text`, got {line!r}")
+            name, text = line.split("\t", 1)
+            paths.append(name)
+            texts.append(text)
+    return datasets.Dataset.from_dict({"path": paths, "text": texts}), file_path
+
+
+def _reverse_digits(text: str) -> str:
+    """Reverse every digit run (with single separators between digits), as Hezar's ``reverse_string_digits``."""
+    return re.sub(r"(\d+(?:\D\d+)*)", lambda m: m.group(1)[::-1], text)
+
+
+@register_dataset("ocr", OCRDatasetConfig)
+class OCRDataset(Dataset):
+    """Character-level OCR data for CTC models.
+
+    Each sample is ``{"pixel_values": float32 (C, H, W), "labels": [char ids]}``; ``data_collator`` pads ``labels``
+    with -100 (``pixel_values`` have the processor's fixed size). ``num_skipped`` counts dropped rows.
+
+    Args:
+        config: an :class:`OCRDatasetConfig`.
+        split: the split to load (``train``, ``test`` ...).
+        preprocessor: an :class:`ImageProcessor` (or a container holding one); default from the config.
+
+    Raises:
+        DataError: missing split/file/column, unknown characters or undecodable images (unless skipped).
+        ConfigError: no usable image processor (one with a fixed ``size``).
+    """
+
+    def __init__(self, config: OCRDatasetConfig, split: str | None = None, preprocessor=None, **kwargs):
+        super().__init__(config, split=split, preprocessor=preprocessor)
+        self.image_processor = self._image_processor(preprocessor)
+        self.preprocessor = self.image_processor
+        table, source, base = self._read(split)
+        require_columns(table, {"text_column": config.text_column,
+                                "images_paths_column": config.images_paths_column}, source)
+        if config.id2label is None:
+            texts = table[config.text_column] if split == "train" else self._read("train")[0][config.text_column]
+            self.config = config.replace(id2label=build_id2label(texts))
+        self.id2label = {int(k): str(v) for k, v in self.config.id2label.items()}
+        self.label2id = {v: k for k, v in self.id2label.items() if v != BLANK_LABEL}
+        table, labels, skipped_texts = self._check_texts(table, source)
+        self.data, skipped_images = self._encode(table, labels, source, base)
+        self.num_skipped = skipped_texts + skipped_images
+        check_not_empty(self.data, source)
+        self.data.set_format("numpy")
+        self.data_collator = PaddingCollator({"labels": -100})
+
+    def _image_processor(self, preprocessor) -> ImageProcessor:
+        if isinstance(preprocessor, dict):
+            preprocessor = next((p for p in preprocessor.values() if isinstance(p, ImageProcessor)), None)
+        if preprocessor is None and self.config.image_processor_config is not None:
+            preprocessor = ImageProcessor(self.config.image_processor_config)
+        if preprocessor is None and self.config.preprocessor_path:
+            preprocessor = ImageProcessor.load(self.config.preprocessor_path)
+        if not isinstance(preprocessor, ImageProcessor) or preprocessor.config.size is None:
+            raise ConfigError("OCRDataset", [
+                f"preprocessor: needs an ImageProcessor with a fixed size: [width, height], got {preprocessor!r}; pass "
+                "preprocessor=, or set image_processor_config / preprocessor_path in the dataset config"])
+        return preprocessor
+
+    def _read(self, split: str):
+        """``(table, source, base folder of relative image paths)`` for ``split``."""
+        path, config = os.fspath(self.config.path), self.config
+        folder = os.path.join(path, split) if split else path
+        if os.path.isdir(path) and config.data_files is None and os.path.isfile(os.path.join(folder, config.labels_file)):
+            table, source = read_labels_file(folder, config.labels_file)
+            table = table.rename_columns({"path": config.images_paths_column, "text": config.text_column})
+            return table, source, folder
+        table, source = load_split(path, split, config.data_files)
+        check_not_empty(table, source)
+        base = os.path.dirname(os.path.abspath(source)) if os.path.isfile(source) else None
+        return table, source, base
+
+    def _check_texts(self, table, source: str):
+        """Char ids per row; rows with missing/over-long texts or unknown characters raise, or are dropped."""
+        config, labels, bad = self.config, [], []
+        paths = table[config.images_paths_column]
+        for i, text in enumerate(table[config.text_column]):
+            text = None if text is None else (_reverse_digits(str(text)) if config.reverse_digits else str(text))
+            unknown = sorted({c for c in text if c not in self.label2id}) if text is not None else []
+            if text is None:
+                bad.append(f"row {i} ({_describe(paths[i])}): missing text")
+            elif unknown:
+                bad.append(f"row {i} ({_describe(paths[i])}): text {text!r} has unknown character(s) {unknown}")
+            elif config.max_length is not None and len(text) > config.max_length:
+                bad.append(f"row {i} ({_describe(paths[i])}): text {text!r} is longer than max_length={config.max_length}")
+            else:
+                labels.append([self.label2id[c] for c in text])
+                continue
+            labels.append(None)
+        if bad and not config.skip_invalid_samples:
+            raise DataError(
+                f"`{source}`: {len(bad)} invalid row(s): " + "; ".join(bad[:5]) + (" ..." if len(bad) > 5 else "")
+                + f". Valid characters: {''.join(sorted(self.label2id))!r}. Fix the data, add the characters to the "
+                "dataset config's id2label, or set skip_invalid_samples: true to drop such rows.")
+        keep = [i for i, ids in enumerate(labels) if ids is not None]
+        if len(keep) < len(labels):
+            table = table.select(keep)
+        return table, [labels[i] for i in keep], len(labels) - len(keep)
+
+    def _encode(self, table, labels: list[list[int]], source: str, base: str | None):
+        """Decode + process every image once (batched map); returns (data, number of undecodable images skipped)."""
+        import datasets
+
+        processor, column, skip = self.image_processor, self.config.images_paths_column, self.config.skip_invalid_samples
+        width, height = processor.config.size
+        shape = (processor.config.num_channels, height, width)
+        table = table.add_column("__labels", labels)
+
+        def encode(rows):
+            pixels, ok = [], []
+            for value in rows[column]:
+                try:
+                    pixels.append(processor.process_one(load_image(_resolve(value, base))))
+                    ok.append(True)
+                except (DataError, TypeError) as e:
+                    if not skip:
+                        raise DataError(f"`{source}`: {e} Fix or remove the row, or set skip_invalid_samples: true.") from None
+                    pixels.append(None)
+                    ok.append(False)
+            pixels = [p if p is not None else _zeros(shape) for p in pixels]
+            return {"pixel_values": pixels, "labels": rows["__labels"], "__ok": ok}
+
+        features = datasets.Features({"pixel_values": datasets.Array3D(shape=shape, dtype="float32"),
+                                      "labels": datasets.Sequence(datasets.Value("int64")),
+                                      "__ok": datasets.Value("bool")})
+        data = table.map(encode, batched=True, batch_size=256, remove_columns=table.column_names, features=features,
+                         new_fingerprint=self._fingerprint(table, base), desc=None)
+        failed = len(data) - sum(data["__ok"])
+        if failed:
+            data = data.filter(lambda ok: ok, input_columns="__ok")
+        return data.remove_columns("__ok"), failed
+
+    def _fingerprint(self, table, base: str | None) -> str:
+        """Names the rows, the image files' sizes/mtimes, the processing and the labels (datasets' cache key)."""
+        files = []
+        for value in table[self.config.images_paths_column]:
+            resolved = _resolve(value, base)
+            if isinstance(resolved, str) and os.path.isfile(resolved):
+                stat = os.stat(resolved)
+                files.append((resolved, stat.st_size, stat.st_mtime_ns))
+        key = json.dumps([table._fingerprint, files, self.image_processor.fingerprint(), self.config.skip_invalid_samples],
+                         sort_keys=True, default=str)
+        return hashlib.sha256(key.encode()).hexdigest()[:16]
+
+    def decode_labels(self, ids) -> str:
+        """Character ids (padding -100 ignored) -> text."""
+        return "".join(self.id2label.get(int(i), "") for i in ids if int(i) != -100)
+
+
+def _resolve(value, base: str | None):
+    """A relative image path is relative to the data file's folder; other values (bytes, images) pass through."""
+    if isinstance(value, str) and base is not None and not os.path.isabs(value):
+        return os.path.join(base, value)
+    return value
+
+
+def _describe(value) -> str:
+    return value if isinstance(value, str) else type(value).__name__
+
+
+def _zeros(shape):
+    import numpy as np
+
+    return np.zeros(shape, dtype=np.float32)

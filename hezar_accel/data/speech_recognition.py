@@ -1,0 +1,198 @@
+"""Speech recognition: rows of audio path + transcript -> log-mel features + character ids (for CTC models).
+
+Features are computed once, with a batched ``datasets.map`` whose cache key covers the table, the audio files'
+sizes and modification times, the feature extractor's settings and the vocabulary.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+
+from ..configs import DatasetConfig
+from ..constants import TaskType
+from ..errors import DataError
+from ..registry import register_dataset
+from .collators import PaddingCollator
+from .dataset import Dataset, check_not_empty
+from .loading import load_split, require_columns
+
+__all__ = ["SpeechRecognitionDatasetConfig", "SpeechRecognitionDataset", "build_char_vocab", "BLANK_LABEL"]
+
+BLANK_LABEL = "<blank>"
+
+
+@dataclass
+class SpeechRecognitionDatasetConfig(DatasetConfig):
+    """Columns, vocabulary and error policy of a speech recognition dataset.
+
+    Args:
+        audio_field: column holding audio file paths, relative to the data folder (absolute paths are kept).
+        transcript_field: column holding the transcripts.
+        id2label: class id -> character, blank at id 0. None = ``<blank>`` + the sorted characters of the train
+            split's transcripts, so every split of the same folder gets the same map.
+        preprocessor_path: model folder or Hub id whose feature extractor to use when no preprocessor is passed
+            (otherwise a default ``AudioFeatureExtractor`` is created).
+        data_files: split name -> file name in the folder; None = ``<split>.<ext>``.
+        skip_invalid_rows: drop rows with characters outside id2label, empty transcripts or unreadable audio
+            (counted in ``num_skipped``) instead of raising DataError.
+        map_batch_size: rows per batch of the feature-extraction map.
+    """
+
+    name: str = "speech_recognition"
+    task: str = TaskType.SPEECH_RECOGNITION
+    audio_field: str = "path"
+    transcript_field: str = "sentence"
+    id2label: dict | None = None
+    preprocessor_path: str | None = None
+    data_files: dict | None = None
+    skip_invalid_rows: bool = False
+    map_batch_size: int = 64
+
+    def validate(self) -> list[str]:
+        problems = super().validate()
+        if isinstance(self.map_batch_size, int) and self.map_batch_size < 1:
+            problems.append(f"map_batch_size: {self.map_batch_size} must be a positive integer")
+        if isinstance(self.id2label, dict) and self.id2label:
+            labels = {int(k): v for k, v in self.id2label.items() if str(k).lstrip("-").isdigit()}
+            if len(labels) != len(self.id2label) or labels.get(0) != BLANK_LABEL:
+                problems.append(f"id2label: needs integer ids with the blank `{BLANK_LABEL}` at id 0, "
+                                f"got {dict(list(self.id2label.items())[:5])} ...")
+        return problems
+
+
+def clean_transcript(text) -> str:
+    """A transcript with surrounding whitespace removed and inner whitespace runs folded to one space."""
+    return " ".join(str(text).split()) if text is not None else ""
+
+
+def build_char_vocab(transcripts) -> dict[int, str]:
+    """``{0: "<blank>", 1..n: sorted distinct characters}`` of the (cleaned) transcripts."""
+    chars = sorted({c for t in transcripts for c in clean_transcript(t)})
+    return {0: BLANK_LABEL, **{i + 1: c for i, c in enumerate(chars)}}
+
+
+def feature_extractor_of(preprocessor, config: SpeechRecognitionDatasetConfig):
+    """The ``AudioFeatureExtractor`` in ``preprocessor`` (itself or in a container), else a default one.
+
+    Raises:
+        DataError: a preprocessor was given but holds no audio feature extractor.
+    """
+    from ..preprocessors.audio_feature_extractor import AudioFeatureExtractor
+
+    if preprocessor is None:
+        return AudioFeatureExtractor()
+    candidates = list(preprocessor.values()) if isinstance(preprocessor, dict) else [preprocessor]
+    for candidate in candidates:
+        if isinstance(candidate, AudioFeatureExtractor):
+            return candidate
+    raise DataError(f"SpeechRecognitionDataset needs an AudioFeatureExtractor as preprocessor, got {preprocessor!r}")
+
+
+@register_dataset("speech_recognition", SpeechRecognitionDatasetConfig)
+class SpeechRecognitionDataset(Dataset):
+    """Rows of ``audio_field`` + ``transcript_field``, turned once into ``{"input_features", "labels"}``.
+
+    ``input_features`` is ``(frames, mels)`` float32 and ``labels`` the transcript's character ids; ``data_collator``
+    pads features with 0 and labels with -100 and adds ``input_lengths``. ``id2label`` holds the vocabulary and
+    ``num_skipped`` the rows dropped under ``skip_invalid_rows``.
+
+    Raises:
+        DataError: missing split/columns, a transcript with unknown characters or an unreadable audio file (naming the
+            file and row), unless ``skip_invalid_rows``.
+    """
+
+    def __init__(self, config: SpeechRecognitionDatasetConfig, split: str | None = None, preprocessor=None, **kwargs):
+        super().__init__(config, split=split, preprocessor=feature_extractor_of(preprocessor, config))
+        self.feature_extractor = self.preprocessor
+        table, source = load_split(config.path, split, config.data_files)
+        check_not_empty(table, source)
+        require_columns(table, {"audio_field": config.audio_field, "transcript_field": config.transcript_field}, source)
+        if config.id2label is None:
+            train_table = table if split == "train" else load_split(config.path, "train", config.data_files)[0]
+            self.config = config.replace(id2label=build_char_vocab(train_table[config.transcript_field]))
+        self.id2label = {int(k): str(v) for k, v in self.config.id2label.items()}
+        self.label2id = {v: k for k, v in self.id2label.items() if k != 0}
+        self.data_root = os.path.dirname(source)
+        table, skipped_text = self._check_transcripts(table, source)
+        data = self._encode(table, source)
+        skipped_audio = len(table) - len(data)
+        self.num_skipped = skipped_text + skipped_audio
+        check_not_empty(data, source)
+        self._lengths = list(data["num_frames"])
+        self.data = data.remove_columns("num_frames").with_format("numpy")
+        self.data_collator = PaddingCollator({"input_features": 0.0, "labels": -100},
+                                             length_fields={"input_features": "input_lengths"})
+
+    def _check_transcripts(self, table, source: str):
+        """Rows whose transcript is empty or has characters outside the vocabulary: raise, or drop and count."""
+        texts = [clean_transcript(t) for t in table[self.config.transcript_field]]
+        bad = {}
+        for i, text in enumerate(texts):
+            unknown = sorted(set(text) - set(self.label2id))
+            if not text or unknown:
+                bad[i] = f"row {i} ({text!r}): " + (f"unknown characters {unknown}" if unknown else "empty transcript")
+        if bad and not self.config.skip_invalid_rows:
+            shown = "; ".join(list(bad.values())[:5])
+            raise DataError(
+                f"`{source}`: {len(bad)} transcript(s) cannot be encoded with the vocabulary of {len(self.label2id)} "
+                f"characters: {shown}. Fix the data, add the characters to the dataset config's id2label, or set "
+                "skip_invalid_rows: true."
+            )
+        if bad:
+            table = table.select([i for i in range(len(texts)) if i not in bad])
+        return table, len(bad)
+
+    def _audio_path(self, path) -> str:
+        return os.path.join(self.data_root, str(path))
+
+    def _encode(self, table, source: str):
+        config, extractor = self.config, self.feature_extractor
+        skip = config.skip_invalid_rows
+
+        def encode(rows, indices):
+            waveforms, kept = [], []
+            for index, path, text in zip(indices, rows[config.audio_field], rows[config.transcript_field]):
+                try:
+                    waveforms.append(extractor.load_waveform(self._audio_path(path)))
+                except DataError as e:
+                    if skip:
+                        continue
+                    raise DataError(f"`{source}` row {index} (audio `{path}`): {e}") from None
+                kept.append(text)
+            features = extractor.extract_batch(waveforms) if waveforms else []
+            return {"input_features": features, "num_frames": [len(f) for f in features],
+                    "labels": [[self.label2id[c] for c in clean_transcript(text)] for text in kept]}
+
+        return table.map(encode, batched=True, batch_size=config.map_batch_size, with_indices=True,
+                         remove_columns=table.column_names, features=_features(extractor.config.feature_size),
+                         new_fingerprint=self._fingerprint(table), desc=None)
+
+    def _fingerprint(self, table) -> str:
+        """Cache key: raw table + audio files' (size, mtime) + extractor settings + vocabulary + error policy."""
+        stats = []
+        for path in table[self.config.audio_field]:
+            try:
+                st = os.stat(self._audio_path(path))
+                stats.append((st.st_size, st.st_mtime_ns))
+            except OSError:
+                stats.append(None)
+        key = json.dumps([table._fingerprint, stats, self.feature_extractor.fingerprint(), sorted(self.id2label.items()),
+                          self.config.skip_invalid_rows, self.config.audio_field, self.config.transcript_field])
+        return hashlib.sha256(key.encode()).hexdigest()[:16]
+
+    def lengths(self) -> list[int]:
+        """Feature frames per sample (for length-grouped batching)."""
+        return self._lengths
+
+
+def _features(num_mels: int):
+    import datasets
+
+    return datasets.Features({
+        "input_features": datasets.Array2D(shape=(None, num_mels), dtype="float32"),
+        "labels": datasets.Sequence(datasets.Value("int64")),
+        "num_frames": datasets.Value("int64"),
+    })

@@ -1,0 +1,67 @@
+"""Tiny, deterministic building blocks shared by in-process tests and the subprocess scripts in tests/scripts/."""
+
+from __future__ import annotations
+
+import csv
+import os
+
+import torch
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SENTIMENT = os.path.join(REPO, "data", "sentiment_persian_tweets")
+
+
+# One cue word per class, appended to real tweets so that a 10K-parameter model can learn the task in seconds.
+CUES = {"happy": "عالی", "sad": "غمگین", "angry": "عصبانی"}
+
+
+def make_text_data(folder: str, n_train: int = 64, n_test: int = 21, labels=("happy", "sad", "angry")) -> str:
+    """Write small train/test CSVs (real Persian tweets + a class cue word) plus a dataset_config.yaml."""
+    os.makedirs(folder, exist_ok=True)
+    for split, n in (("train", n_train), ("test", n_test)):
+        with open(os.path.join(SENTIMENT, f"{split}.csv"), encoding="utf-8") as f:
+            rows = [r for r in csv.DictReader(f) if r["label"] in labels][:n]
+        with open(os.path.join(folder, f"{split}.csv"), "w", encoding="utf-8", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=["text", "label"])
+            writer.writeheader()
+            writer.writerows({"text": f"{CUES[r['label']]} {r['text']}", "label": r["label"]} for r in rows)
+    with open(os.path.join(folder, "dataset_config.yaml"), "w", encoding="utf-8") as f:
+        f.write("name: text_classification\nconfig_type: dataset\ntask: text_classification\nmax_length: 32\n")
+    return folder
+
+
+def make_tokenizer(data_folder: str):
+    from hezar_accel.preprocessors import WordPieceTokenizer
+
+    with open(os.path.join(data_folder, "train.csv"), encoding="utf-8") as f:
+        texts = [r["text"] for r in csv.DictReader(f)]
+    return WordPieceTokenizer.train(texts, vocab_size=400, min_frequency=1, max_length=32)
+
+
+def make_model(id2label: dict, vocab_size: int, seed: int = 0, dropout: float = 0.1):
+    from hezar_accel.models import BertTextClassification, BertTextClassificationConfig
+
+    torch.manual_seed(seed)
+    config = BertTextClassificationConfig(id2label=id2label, vocab_size=vocab_size, hidden_size=16,
+                                          num_hidden_layers=1, num_attention_heads=2, intermediate_size=32,
+                                          max_position_embeddings=32, hidden_dropout_prob=dropout,
+                                          attention_probs_dropout_prob=dropout)
+    return BertTextClassification(config)
+
+
+def build_trainer(output_dir: str, data_folder: str, dropout: float = 0.1, **overrides):
+    """A complete tiny text-classification Trainer over ``data_folder`` (made by make_text_data)."""
+    from hezar_accel.data import Dataset
+    from hezar_accel.trainer import Trainer, TrainerConfig
+
+    tokenizer = make_tokenizer(data_folder)
+    train = Dataset.load(data_folder, split="train", preprocessor=tokenizer)
+    test = Dataset.load(data_folder, split="test", preprocessor=tokenizer)
+    model = make_model(train.config.id2label, tokenizer.vocab_size, dropout=dropout)
+    settings = dict(output_dir=output_dir, task="text_classification", device="cpu", num_epochs=3, batch_size=8,
+                    optimizer="adamw", learning_rate=1e-2, log_steps=4, show_progress_bar=False, log_with=None,
+                    metrics=["accuracy", "f1"])
+    settings.update(overrides)
+    config = TrainerConfig(**settings)
+    return Trainer(config, model, train_dataset=train, eval_dataset=test, data_collator=train.data_collator,
+                   preprocessor=tokenizer)
