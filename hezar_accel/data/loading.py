@@ -51,9 +51,11 @@ def read_table(file_path: str):
     try:
         table = datasets.load_dataset(builder, data_files={"data": file_path}, split="data", **kwargs)
     except Exception as e:
+        if "corresponds to no data" in str(e):  # datasets' wording for a header-only file
+            raise DataError(f"`{file_path}` has no rows (only a header?).") from None
         raise DataError(f"Could not read `{file_path}` as {builder}: {type(e).__name__}: {e}") from e
     if len(table) == 0:
-        raise DataError(f"`{file_path}` has a header but no rows.")
+        raise DataError(f"`{file_path}` has no rows (only a header?).")
     return table
 
 

@@ -1,0 +1,46 @@
+"""plan_steps: the one place where step arithmetic happens (per process, after the dataloaders are prepared)."""
+
+import pytest
+
+from hezar_accel.errors import ConfigError
+from hezar_accel.trainer.steps import plan_steps
+
+
+def test_steps_per_epoch_count_the_partial_accumulation_group():
+    plan = plan_steps(batches_per_epoch=10, gradient_accumulation_steps=4, num_epochs=3, max_steps=None)
+    assert plan.steps_per_epoch == 3 and plan.total_steps == 9 and plan.num_epochs == 3
+
+
+def test_max_steps_overrides_epochs_and_derives_the_epoch_count():
+    plan = plan_steps(batches_per_epoch=10, gradient_accumulation_steps=1, num_epochs=100, max_steps=25)
+    assert plan.total_steps == 25 and plan.num_epochs == 3
+
+
+def test_fractions_resolve_against_total_steps_rounding_up():
+    plan = plan_steps(10, 1, 4, None, warmup_steps=0.1, save_steps=0.25, log_steps=0.01, eval_steps=0.5)
+    assert (plan.total_steps, plan.warmup_steps, plan.save_steps, plan.log_steps, plan.eval_steps) == (40, 4, 10, 1, 20)
+
+
+def test_integer_intervals_are_kept_and_none_means_off():
+    plan = plan_steps(10, 1, 2, None, save_steps=5, log_steps=None)
+    assert plan.save_steps == 5 and plan.log_steps is None and plan.eval_steps is None
+    assert plan.is_due(plan.save_steps, 10) and not plan.is_due(plan.save_steps, 11)
+    assert not plan.is_due(plan.log_steps, 10)
+
+
+def test_the_same_run_on_two_processes_halves_the_steps_per_epoch():
+    one = plan_steps(batches_per_epoch=20, gradient_accumulation_steps=2, num_epochs=1, max_steps=None)
+    two = plan_steps(batches_per_epoch=10, gradient_accumulation_steps=2, num_epochs=1, max_steps=None)
+    assert (one.steps_per_epoch, two.steps_per_epoch) == (10, 5)
+
+
+def test_intervals_longer_than_the_run_are_refused_together():
+    with pytest.raises(ConfigError) as e:
+        plan_steps(10, 1, 1, None, save_steps=500, eval_steps=11, warmup_steps=20)
+    assert len(e.value.problems) == 3
+    assert "save_steps: 500" in str(e.value) and "10 total steps" in str(e.value)
+
+
+def test_an_empty_dataloader_is_refused():
+    with pytest.raises(ConfigError, match="no batch"):
+        plan_steps(0, 1, 1, None)
