@@ -253,4 +253,4 @@ def test_a_short_training_run_lowers_the_cer_on_the_training_images(train_datase
     before = trainer.evaluate()["cer"]
     trainer.train()
     after = trainer.evaluate()["cer"]
-    assert after < before and after < 0.85, (before, after)
+    assert after < before and after < 0.7, (before, after)

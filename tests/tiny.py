@@ -27,15 +27,24 @@ def make_text_data(folder: str, n_train: int = 64, n_test: int = 21, labels=("ha
             writer.writerows({"text": f"{CUES[r['label']]} {r['text']}", "label": r["label"]} for r in rows)
     with open(os.path.join(folder, "dataset_config.yaml"), "w", encoding="utf-8") as f:
         f.write("name: text_classification\nconfig_type: dataset\ntask: text_classification\nmax_length: 32\n")
+    # Trained once and saved: 🤗 tokenizers' trainer breaks frequency ties differently from run to run, and every
+    # process of a test must see the same vocabulary.
+    train_tokenizer(folder).save(os.path.join(folder, "tokenizer"))
     return folder
 
 
-def make_tokenizer(data_folder: str):
+def train_tokenizer(data_folder: str):
     from hezar_accel.preprocessors import WordPieceTokenizer
 
     with open(os.path.join(data_folder, "train.csv"), encoding="utf-8") as f:
         texts = [r["text"] for r in csv.DictReader(f)]
     return WordPieceTokenizer.train(texts, vocab_size=400, min_frequency=1, max_length=32)
+
+
+def make_tokenizer(data_folder: str):
+    from hezar_accel.preprocessors import Preprocessor
+
+    return Preprocessor.load(os.path.join(data_folder, "tokenizer"))
 
 
 def make_model(id2label: dict, vocab_size: int, seed: int = 0, dropout: float = 0.1):

@@ -19,3 +19,6 @@ __all__ += ["OCRDataset", "OCRDatasetConfig"]
 from .speech_recognition import SpeechRecognitionDataset, SpeechRecognitionDatasetConfig
 
 __all__ += ["SpeechRecognitionDataset", "SpeechRecognitionDatasetConfig"]
+from .sequence_labeling import SequenceLabelingDataset, SequenceLabelingDatasetConfig, align_tags
+
+__all__ += ["SequenceLabelingDataset", "SequenceLabelingDatasetConfig", "align_tags"]

@@ -76,8 +76,15 @@ def build_preprocessor(section: dict, dataset_section: dict):
 
 
 def _training_texts(dataset_section: dict):
+    from ..data.dataset import DEFAULT_DATASET_FOR_TASK
     from ..data.loading import load_split
 
+    # Datasets whose texts are not one `text_field` column (CoNLL word lists, prompt/target pairs) yield their own.
+    name = dataset_section.get("name") or DEFAULT_DATASET_FOR_TASK.get(dataset_section.get("task"))
+    dataset_cls = get_entry("dataset", name).cls if name else None
+    if hasattr(dataset_cls, "training_texts"):
+        fields = {k: v for k, v in dataset_section.items() if k not in ("path", "train_split", "eval_split")}
+        return dataset_cls.training_texts(dataset_section["path"], dataset_section.get("train_split", "train"), **fields)
     field = dataset_section.get("text_field", "text")
     table, _ = load_split(dataset_section["path"], dataset_section.get("train_split", "train"),
                           dataset_section.get("data_files"))

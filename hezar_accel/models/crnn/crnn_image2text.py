@@ -39,7 +39,8 @@ class CRNNImage2TextConfig(ModelConfig):
         n_channels: input image channels (1 grayscale, 3 RGB).
         image_height: input image height; a multiple of 16.
         image_width: input image width; the sequence length is ``image_width // 4``.
-        map2seq_in_dim: CNN features per column (``cnn_channels[-1] * image_height // 16``). None = computed.
+        map2seq_in_dim: CNN features per column (``cnn_channels[-1] * image_height // 16``). None = computed (the
+            model's own copy of the config then holds the number).
         map2seq_out_dim: size of the projected column features fed to the LSTM.
         rnn_dim: hidden size of each LSTM direction.
         reverse_prediction_text: reverse the decoded text (for models trained on mirrored images).
@@ -132,9 +133,12 @@ class CRNNImage2Text(Model):
     image_processor = "image_processor"
 
     def __init__(self, config: CRNNImage2TextConfig, **kwargs):
-        super().__init__(config, **kwargs)
         channels = list(config.cnn_channels or HEZAR_CNN_CHANNELS)
         in_dim = config.map2seq_in_dim or channels[-1] * (config.image_height // _HEIGHT_REDUCTION)
+        if config.map2seq_in_dim is None:
+            # A copy with the number written out: Hezar's loader needs it in model_config.yaml to build map2seq.
+            config = config.replace(map2seq_in_dim=in_dim)
+        super().__init__(config, **kwargs)
         self.cnn = _build_cnn(config.n_channels, channels)
         self.map2seq = nn.Linear(in_dim, config.map2seq_out_dim)
         self.rnn1 = nn.LSTM(config.map2seq_out_dim, config.rnn_dim, bidirectional=True)
