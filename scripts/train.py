@@ -7,6 +7,7 @@ inputs, showing that what was saved is a complete, loadable model.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from hezar_accel.errors import HezarAccelError
@@ -28,7 +29,11 @@ def main(argv=None) -> int:
         return 2
     if trainer.accelerator.is_main_process:
         print("final evaluation:", {k: round(v, 4) for k, v in results.items()})
-        latest = find_latest(trainer.config.checkpoints_path)
+        if trainer.state.best_metric is not None:
+            print(f"best {trainer.config.metric_for_best_model}: {trainer.state.best_metric:.4f} "
+                  f"at step {trainer.state.best_step}")
+        best = trainer.state.best_checkpoint if trainer.config.load_best_model_at_end else None
+        latest = os.path.join(trainer.config.checkpoints_path, best) if best else find_latest(trainer.config.checkpoints_path)
         if latest and recipe.get("predict"):
             from hezar_accel.models import Model
 

@@ -29,7 +29,8 @@ def rows_of(split):
 
 @pytest.fixture(scope="module")
 def processor():
-    return ImageProcessor(ImageProcessorConfig(gray_scale=True, size=[WIDTH, HEIGHT], rescale=1 / 255, mean=[0.5], std=[0.5]))
+    config = ImageProcessorConfig(gray_scale=True, size=[WIDTH, HEIGHT], rescale=1 / 255, mean=[0.5], std=[0.5])
+    return ImageProcessor(config)
 
 
 @pytest.fixture(scope="module")
@@ -163,7 +164,8 @@ def test_a_saved_model_loads_with_identical_logits_and_predicts_an_image_path(tr
 # -- dataset ---------------------------------------------------------------------------------------------------------
 def test_dataset_builds_a_sorted_character_set_with_the_blank_at_zero(train_dataset):
     id2label = train_dataset.config.id2label
-    assert id2label[0] == "" and [id2label[i] for i in range(1, len(id2label))] == sorted(set("".join(r["text"] for r in rows_of("train"))))
+    characters = sorted(set("".join(r["text"] for r in rows_of("train"))))
+    assert id2label[0] == "" and [id2label[i] for i in range(1, len(id2label))] == characters
     assert len(train_dataset) == 40 and train_dataset.num_skipped == 0
     batch = train_dataset.data_collator(train_dataset.__getitems__([0, 1]))
     assert batch["pixel_values"].shape == (2, 1, HEIGHT, WIDTH) and batch["pixel_values"].dtype == torch.float32
@@ -207,7 +209,7 @@ def test_unknown_characters_are_rejected_with_the_row_and_character(tmp_path, pr
 
 
 def test_an_undecodable_image_is_rejected_with_its_file_name(tmp_path, processor):
-    with pytest.raises(DataError, match="broken.png"):
+    with pytest.raises(DataError, match=r"row 3: .*broken.png"):
         OCRDataset(OCRDatasetConfig(path=make_data(tmp_path, bad_text=False)), split="test", preprocessor=processor)
 
 
@@ -215,6 +217,17 @@ def test_invalid_rows_are_skipped_and_counted_with_the_option(tmp_path, processo
     config = OCRDatasetConfig(path=make_data(tmp_path), skip_invalid_samples=True)
     test = OCRDataset(config, split="test", preprocessor=processor)
     assert len(test) == 3 and test.num_skipped == 2
+
+
+def test_images_stored_as_bytes_in_parquet_give_the_same_pixels_as_files(tmp_path, processor, train_dataset):
+    import datasets
+
+    rows = rows_of("train")[:4]
+    images = [open(os.path.join(FIXTURE, r["path"]), "rb").read() for r in rows]
+    datasets.Dataset.from_dict({"image": images, "text": [r["text"] for r in rows]}).to_parquet(tmp_path / "train.parquet")
+    data = OCRDataset(OCRDatasetConfig(path=str(tmp_path), images_paths_column="image"), split="train",
+                      preprocessor=processor)
+    np.testing.assert_array_equal(data[0]["pixel_values"], train_dataset[0]["pixel_values"])
 
 
 def test_an_ocr_dataset_needs_an_image_processor_with_a_fixed_size():

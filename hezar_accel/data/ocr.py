@@ -13,6 +13,8 @@ import os
 import re
 from dataclasses import dataclass
 
+import numpy as np
+
 from ..configs import DatasetConfig
 from ..constants import TaskType
 from ..errors import ConfigError, DataError
@@ -129,9 +131,10 @@ class OCRDataset(Dataset):
             self.config = config.replace(id2label=build_id2label(texts))
         self.id2label = {int(k): str(v) for k, v in self.config.id2label.items()}
         self.label2id = {v: k for k, v in self.id2label.items() if v != BLANK_LABEL}
-        table, labels, skipped_texts = self._check_texts(table, source)
-        self.data, skipped_images = self._encode(table, labels, source, base)
-        self.num_skipped = skipped_texts + skipped_images
+        num_rows = len(table)
+        table, labels, kept_rows = self._check_texts(table, source)
+        self.data, skipped_images = self._encode(table, labels, kept_rows, source, base)
+        self.num_skipped = num_rows - len(kept_rows) + skipped_images
         check_not_empty(self.data, source)
         self.data.set_format("numpy")
         self.data_collator = PaddingCollator({"labels": -100})
@@ -159,11 +162,16 @@ class OCRDataset(Dataset):
             return table, source, folder
         table, source = load_split(path, split, config.data_files)
         check_not_empty(table, source)
+        feature = table.features.get(config.images_paths_column)
+        if type(feature).__name__ == "Image" and feature.decode:
+            # Undecoded {"bytes", "path"} values: images are decoded once, in _encode, where failures are reported.
+            table = table.cast_column(config.images_paths_column, type(feature)(decode=False))
         base = os.path.dirname(os.path.abspath(source)) if os.path.isfile(source) else None
         return table, source, base
 
     def _check_texts(self, table, source: str):
-        """Char ids per row; rows with missing/over-long texts or unknown characters raise, or are dropped."""
+        """``(table, char ids, kept row numbers)``; rows with missing/over-long texts or unknown characters raise,
+        or are dropped with ``skip_invalid_samples``."""
         config, labels, bad = self.config, [], []
         paths = table[config.images_paths_column]
         for i, text in enumerate(table[config.text_column]):
@@ -187,30 +195,33 @@ class OCRDataset(Dataset):
         keep = [i for i, ids in enumerate(labels) if ids is not None]
         if len(keep) < len(labels):
             table = table.select(keep)
-        return table, [labels[i] for i in keep], len(labels) - len(keep)
+        return table, [labels[i] for i in keep], keep
 
-    def _encode(self, table, labels: list[list[int]], source: str, base: str | None):
-        """Decode + process every image once (batched map); returns (data, number of undecodable images skipped)."""
+    def _encode(self, table, labels: list[list[int]], rows: list[int], source: str, base: str | None):
+        """Decode + process every image once (batched map); returns (data, number of undecodable images skipped).
+
+        ``rows`` are the rows' numbers in the source file (for error messages).
+        """
         import datasets
 
         processor, column, skip = self.image_processor, self.config.images_paths_column, self.config.skip_invalid_samples
         width, height = processor.config.size
         shape = (processor.config.num_channels, height, width)
-        table = table.add_column("__labels", labels)
+        table = table.add_column("__labels", labels).add_column("__row", rows)
 
-        def encode(rows):
+        def encode(batch):
             pixels, ok = [], []
-            for value in rows[column]:
+            for value, row in zip(batch[column], batch["__row"]):
                 try:
                     pixels.append(processor.process_one(load_image(_resolve(value, base))))
                     ok.append(True)
                 except (DataError, TypeError) as e:
                     if not skip:
-                        raise DataError(f"`{source}`: {e} Fix or remove the row, or set skip_invalid_samples: true.") from None
-                    pixels.append(None)
+                        raise DataError(f"`{source}` row {row}: {e} Fix or remove the row, "
+                                        "or set skip_invalid_samples: true.") from None
+                    pixels.append(np.zeros(shape, dtype=np.float32))
                     ok.append(False)
-            pixels = [p if p is not None else _zeros(shape) for p in pixels]
-            return {"pixel_values": pixels, "labels": rows["__labels"], "__ok": ok}
+            return {"pixel_values": pixels, "labels": batch["__labels"], "__ok": ok}
 
         features = datasets.Features({"pixel_values": datasets.Array3D(shape=shape, dtype="float32"),
                                       "labels": datasets.Sequence(datasets.Value("int64")),
@@ -248,9 +259,3 @@ def _resolve(value, base: str | None):
 
 def _describe(value) -> str:
     return value if isinstance(value, str) else type(value).__name__
-
-
-def _zeros(shape):
-    import numpy as np
-
-    return np.zeros(shape, dtype=np.float32)

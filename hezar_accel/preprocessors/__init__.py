@@ -11,3 +11,6 @@ __all__ += ["AudioFeatureExtractor", "AudioFeatureExtractorConfig"]
 from .image_processor import ImageProcessor, ImageProcessorConfig
 
 __all__ += ["ImageProcessor", "ImageProcessorConfig"]
+from .tokenizers import BPEConfig, BPETokenizer
+
+__all__ += ["BPETokenizer", "BPEConfig"]

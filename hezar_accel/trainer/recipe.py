@@ -91,6 +91,16 @@ def _training_texts(dataset_section: dict):
     return (str(t) for t in table[field])
 
 
+def _checkpoint_preprocessor(config: TrainerConfig):
+    """On resume, the preprocessor saved in the checkpoint: re-training a tokenizer could give another vocabulary."""
+    if not config.resume_from_checkpoint:
+        return None
+    from ..preprocessors import Preprocessor
+    from .checkpoint import resolve_resume_path
+
+    return Preprocessor.load(resolve_resume_path(config.resume_from_checkpoint, config.checkpoints_path))
+
+
 def build_datasets(section: dict, preprocessor):
     """The train and eval datasets (``eval_split: null`` = no evaluation)."""
     from ..data import Dataset
@@ -139,7 +149,7 @@ def build_trainer(recipe: dict):
     for section in ("dataset", "model", "preprocessor"):
         if not recipe.get(section):
             raise ConfigError("recipe", [f"{section}: missing section"])
-    preprocessor = build_preprocessor(recipe["preprocessor"], recipe["dataset"])
+    preprocessor = _checkpoint_preprocessor(config) or build_preprocessor(recipe["preprocessor"], recipe["dataset"])
     train, evaluation = build_datasets(recipe["dataset"], preprocessor)
     model = build_model(recipe["model"], train, preprocessor)
     return Trainer(config, model, train_dataset=train, eval_dataset=evaluation,

@@ -71,7 +71,8 @@ class CRNNImage2TextConfig(ModelConfig):
             problems.append("id2label: required (class id -> character, with the blank at blank_id); "
                             "take it from the OCR dataset: train_dataset.config.id2label")
         elif self.blank_id not in {int(k) for k in self.id2label}:
-            problems.append(f"blank_id: {self.blank_id} is not a key of id2label (ids {sorted(map(int, self.id2label))[:5]} ...)")
+            ids = sorted(int(k) for k in self.id2label)
+            problems.append(f"blank_id: {self.blank_id} is not a key of id2label (ids {ids[0]}..{ids[-1]})")
         if self.image_height < _HEIGHT_REDUCTION or self.image_height % _HEIGHT_REDUCTION:
             problems.append(f"image_height: {self.image_height} must be a positive multiple of {_HEIGHT_REDUCTION}")
         if self.image_width < _WIDTH_REDUCTION:

@@ -4,3 +4,6 @@ from .tokenizer import Tokenizer, TokenizerConfig
 from .wordpiece import WordPieceConfig, WordPieceTokenizer
 
 __all__ = ["Tokenizer", "TokenizerConfig", "WordPieceTokenizer", "WordPieceConfig"]
+from .bpe import BPEConfig, BPETokenizer, encode_prompts
+
+__all__ += ["BPETokenizer", "BPEConfig", "encode_prompts"]

@@ -1,0 +1,123 @@
+"""Checkpoint folders: completion marker, find-latest, pruning that keeps the best, resume-path errors, best model."""
+
+import os
+
+import pytest
+import torch
+import yaml
+
+from hezar_accel.data.samplers import EpochShuffleSampler, LengthGroupedSampler
+from hezar_accel.errors import CheckpointError
+from hezar_accel.trainer import checkpoint as ckpt
+
+from tiny import build_trainer
+
+
+def fake_checkpoint(root, step, complete=True):
+    folder = os.path.join(root, ckpt.checkpoint_name(step))
+    os.makedirs(folder)
+    if complete:
+        open(os.path.join(folder, "COMPLETE"), "w").close()
+    return folder
+
+
+def test_find_latest_ignores_folders_without_the_completion_marker(tmp_path):
+    root = str(tmp_path)
+    fake_checkpoint(root, 5)
+    fake_checkpoint(root, 10)
+    fake_checkpoint(root, 15, complete=False)
+    os.makedirs(os.path.join(root, ".staging-00000020"))
+    assert ckpt.find_latest(root).endswith("00000010")
+
+
+def test_a_failing_write_leaves_the_previous_checkpoint_as_latest(tmp_path):
+    root = str(tmp_path)
+    fake_checkpoint(root, 5)
+
+    def broken(folder):
+        os.makedirs(folder)
+        raise OSError(28, "No space left on device")
+
+    with pytest.raises(OSError):
+        ckpt.write_checkpoint(root, 10, broken)
+    assert ckpt.find_latest(root).endswith("00000005")
+    ckpt.clean_stale(root)
+    assert sorted(os.listdir(root)) == ["00000005"]
+
+
+def test_saving_the_same_step_again_replaces_it_atomically(tmp_path):
+    root = str(tmp_path)
+
+    def writer(text):
+        def write(folder):
+            os.makedirs(folder)
+            with open(os.path.join(folder, "x.txt"), "w") as f:
+                f.write(text)
+        return write
+
+    ckpt.write_checkpoint(root, 7, writer("first"))
+    final = ckpt.write_checkpoint(root, 7, writer("second"))
+    assert open(os.path.join(final, "x.txt")).read() == "second" and sorted(os.listdir(root)) == ["00000007"]
+
+
+def test_pruning_keeps_the_newest_n_and_never_the_best(tmp_path):
+    root = str(tmp_path)
+    for step in (10, 20, 30, 40, 50):
+        fake_checkpoint(root, step)
+    deleted = ckpt.prune(root, keep_last=2, protect=("00000020",))
+    assert sorted(os.path.basename(d) for d in deleted) == ["00000010", "00000030"]
+    assert sorted(os.listdir(root)) == ["00000020", "00000040", "00000050"]
+    assert ckpt.prune(root, keep_last=None) == []
+
+
+def test_resume_paths_are_checked_with_clear_messages(tmp_path):
+    root = str(tmp_path / "checkpoints")
+    with pytest.raises(CheckpointError, match="no complete checkpoint"):
+        ckpt.resolve_resume_path(True, root)
+    os.makedirs(root)
+    torn = fake_checkpoint(root, 3, complete=False)
+    with pytest.raises(CheckpointError, match="interrupted"):
+        ckpt.resolve_resume_path(torn, root)
+    good = fake_checkpoint(root, 2)
+    assert ckpt.resolve_resume_path(root, root) == good  # a checkpoints root resolves to its latest
+
+
+def test_the_data_order_is_a_pure_function_of_seed_and_epoch_and_changes_each_epoch():
+    sampler = EpochShuffleSampler(50, seed=7)
+    epoch_0, epoch_1 = sampler.order(0), sampler.order(1)
+    assert epoch_0 != epoch_1 and sorted(epoch_0) == list(range(50))
+    assert EpochShuffleSampler(50, seed=7).order(1) == epoch_1
+    sampler.set_epoch(1)
+    assert list(sampler) == epoch_1
+    assert EpochShuffleSampler(5, shuffle=False).order(3) == [0, 1, 2, 3, 4]
+
+
+def test_length_grouped_batches_hold_similar_lengths():
+    lengths = [i % 17 for i in range(200)]
+    order = LengthGroupedSampler(lengths, batch_size=10, seed=1, window_batches=5).order(0)
+    assert sorted(order) == list(range(200))
+    first_window = [lengths[i] for i in order[:50]]
+    assert first_window == sorted(first_window, reverse=True)
+
+
+def test_save_total_limit_keeps_the_best_and_load_best_model_at_end_restores_it(tmp_path, text_data):
+    trainer = build_trainer(str(tmp_path), text_data, num_epochs=4, save_total_limit=1, load_best_model_at_end=True,
+                            metric_for_best_model="loss")
+    trainer.train()
+    state = trainer.state
+    root = trainer.config.checkpoints_path
+    kept = sorted(os.listdir(root))
+    newest = ckpt.checkpoint_name(trainer.plan.total_steps)
+    assert newest in kept and state.best_checkpoint in kept
+    assert len([k for k in kept if k.isdigit()]) == len({newest, state.best_checkpoint})
+    best_weights = torch.load(os.path.join(root, state.best_checkpoint, "model.pt"), weights_only=True)
+    current = trainer.unwrapped_model.state_dict()
+    assert all(torch.equal(best_weights[k], current[k]) for k in best_weights)
+    with open(os.path.join(root, "trainer_state.yaml")) as f:
+        assert yaml.safe_load(f)["best_checkpoint"] == state.best_checkpoint
+
+
+def test_save_enabled_false_writes_no_checkpoint(tmp_path, text_data):
+    trainer = build_trainer(str(tmp_path), text_data, num_epochs=1, save_enabled=False)
+    trainer.train()
+    assert not os.path.exists(trainer.config.checkpoints_path) or not ckpt.list_checkpoints(trainer.config.checkpoints_path)
