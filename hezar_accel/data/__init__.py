@@ -22,3 +22,6 @@ __all__ += ["SpeechRecognitionDataset", "SpeechRecognitionDatasetConfig"]
 from .sequence_labeling import SequenceLabelingDataset, SequenceLabelingDatasetConfig, align_tags
 
 __all__ += ["SequenceLabelingDataset", "SequenceLabelingDatasetConfig", "align_tags"]
+from .text_generation import TextGenerationCollator, TextGenerationDataset, TextGenerationDatasetConfig
+
+__all__ += ["TextGenerationDataset", "TextGenerationDatasetConfig", "TextGenerationCollator"]

@@ -74,7 +74,7 @@ def build_char_vocab(transcripts) -> dict[int, str]:
     return {0: BLANK_LABEL, **{i + 1: c for i, c in enumerate(chars)}}
 
 
-def feature_extractor_of(preprocessor, config: SpeechRecognitionDatasetConfig):
+def feature_extractor_of(preprocessor):
     """The ``AudioFeatureExtractor`` in ``preprocessor`` (itself or in a container), else a default one.
 
     Raises:
@@ -105,7 +105,7 @@ class SpeechRecognitionDataset(Dataset):
     """
 
     def __init__(self, config: SpeechRecognitionDatasetConfig, split: str | None = None, preprocessor=None, **kwargs):
-        super().__init__(config, split=split, preprocessor=feature_extractor_of(preprocessor, config))
+        super().__init__(config, split=split, preprocessor=feature_extractor_of(preprocessor))
         self.feature_extractor = self.preprocessor
         table, source = load_split(config.path, split, config.data_files)
         check_not_empty(table, source)

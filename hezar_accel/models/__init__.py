@@ -13,3 +13,6 @@ __all__ += ["CRNNImage2Text", "CRNNImage2TextConfig"]
 from .speech import CTCSpeechRecognition, CTCSpeechRecognitionConfig
 
 __all__ += ["CTCSpeechRecognition", "CTCSpeechRecognitionConfig"]
+from .gpt2 import GPT2TextGeneration, GPT2TextGenerationConfig
+
+__all__ += ["GPT2TextGeneration", "GPT2TextGenerationConfig"]

@@ -81,6 +81,9 @@ class Model(nn.Module):
     config_filename = MODEL_CONFIG_FILE
     model_filename = MODEL_FILE
     is_generative = False
+    # What compute_loss averages over: "sample_mean" (one value per sample) or "token_mean" (every label != -100).
+    # The trainer weights micro-batches by it, so accumulation and multi-process runs equal one big batch.
+    loss_reduction = "sample_mean"
     # State-dict keys that older saves carry but the module does not own (e.g. non-persistent buffers).
     skip_keys_on_load: list[str] = []
 

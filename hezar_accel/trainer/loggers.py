@@ -6,6 +6,8 @@ import csv
 import os
 from typing import Any
 
+from ..constants import TRAINER_CSV_LOG_FILE
+
 
 class CSVLogger:
     """One CSV row per logging event; columns are the union of all keys, in first-seen order.
@@ -54,3 +56,34 @@ class CSVLogger:
 def _fmt(value: Any) -> Any:
     # repr-exact floats: two runs with bitwise-equal results write byte-equal CSV files.
     return repr(float(value)) if isinstance(value, float) else value
+
+
+def start_run_logs(trainer) -> CSVLogger | None:
+    """Open the run's logs (all processes call it; only the main process gets a CSV logger).
+
+    On resume the run keeps its log folder: CSV rows after the checkpoint's step are dropped, and TensorBoard is told
+    to purge events after it, so curves continue without a jump or a duplicate point.
+    """
+    from .setup import shared_run_name
+
+    acc, state = trainer.accelerator, trainer.state
+    if state.run_name is None:
+        state.run_name = shared_run_name(acc)
+    logger = None
+    if acc.is_main_process:
+        logger = CSVLogger(os.path.join(trainer.config.logs_path, state.run_name, TRAINER_CSV_LOG_FILE))
+        logger.trim_after(state.global_step)
+    if acc.log_with:
+        acc.init_trackers(state.run_name, init_kwargs={"tensorboard": {"purge_step": state.global_step + 1}})
+    return logger
+
+
+def log_row(trainer, logs: dict[str, Any]) -> None:
+    """Append ``logs`` to the CSV and send its numbers to the trackers at ``logs["step"]``."""
+    if trainer.csv_logger is not None:
+        trainer.csv_logger.log(logs)
+    numbers = {k: v for k, v in logs.items() if k not in ("step", "epoch") and isinstance(v, (int, float))}
+    if trainer.accelerator.log_with and numbers:
+        trainer.accelerator.log(numbers, step=logs["step"])
+    if any(k.startswith("evaluation.") for k in logs):
+        trainer.state.log_history.append({k: v for k, v in logs.items() if k == "step" or k.startswith("evaluation.")})

@@ -58,6 +58,9 @@ def data_order_record(trainer, epoch: int, epoch_step: int) -> dict:
 
 def save_checkpoint(trainer, hooks: dict | None = None) -> str | None:
     """Write ``checkpoints/<step>/`` atomically, update the latest pointer and prune. Returns the folder on main."""
+    from .guards import raise_if_non_finite
+
+    raise_if_non_finite(trainer)  # never write a checkpoint whose weights went through a NaN update
     acc, config, state = trainer.accelerator, trainer.config, trainer.state
     root, step = config.checkpoints_path, state.global_step
     state.loss_sums, state.loss_counts = trainer._loss.gather_all(acc)

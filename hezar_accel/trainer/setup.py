@@ -9,7 +9,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from ..data.samplers import EpochShuffleSampler, LengthGroupedSampler
-from ..errors import ConfigError, TrainingError
+from ..errors import ConfigError
 from .config import TrainerConfig
 
 
@@ -90,6 +90,28 @@ def epoch_dataloader(accelerator, dataloader, epoch: int, skip_batches: int):
     return dataloader
 
 
+def update_groups(dataloader, steps: int):
+    """Yield lists of ``steps`` consecutive micro-batches (the last group of an epoch may be shorter): one update each."""
+    group = []
+    for batch in dataloader:
+        group.append(batch)
+        if len(group) == steps:
+            yield group
+            group = []
+    if group:
+        yield group
+
+
+def count_targets(batch: dict, model) -> torch.Tensor:
+    """How many targets a micro-batch's mean loss averages over: label tokens (not -100) for models whose loss is a
+    token mean (``loss_reduction = "token_mean"``), else samples."""
+    labels = batch["labels"]
+    if getattr(model, "loss_reduction", "sample_mean") == "token_mean":
+        return (labels != -100).sum().to(torch.float64 if labels.device.type != "mps" else torch.float32)
+    return torch.tensor(float(labels.shape[0]), device=labels.device,
+                        dtype=torch.float64 if labels.device.type != "mps" else torch.float32)
+
+
 def shared_run_name(accelerator) -> str:
     """A timestamp run name chosen by the main process and shared, so every process logs under one name."""
     from accelerate.utils import broadcast_object_list
@@ -141,9 +163,3 @@ class RunningLoss:
     def load(self, sums: list[float], counts: list[int]) -> None:
         self.sums.copy_(torch.tensor(sums, dtype=self.sums.dtype))
         self.counts = [int(c) for c in counts]
-
-    def check_finite(self, step: int, checkpoint_hint: str) -> None:
-        """Raise when a NaN/inf loss entered the window (one host sync; called at logging steps only)."""
-        if not bool(torch.isfinite(self.sums[1])):
-            raise TrainingError(f"The training loss became NaN/inf in the updates up to step {step}; {checkpoint_hint}. "
-                                "Lower the learning rate, enable max_grad_norm, or check the data of those steps.")

@@ -19,6 +19,7 @@ class TrainerState:
         epoch_step: optimizer updates already done in ``epoch``.
         global_step: optimizer updates done in the whole run.
         total_steps: the run's planned updates (informational).
+        skipped_updates: updates dropped because of a non-finite loss (``nan_policy: skip_step``).
         best_metric: best value of ``metric_for_best_model`` so far, or None.
         best_step: global step of that evaluation.
         best_checkpoint: folder name of the checkpoint holding the best weights, or None.
@@ -33,6 +34,7 @@ class TrainerState:
     epoch_step: int = 0
     global_step: int = 0
     total_steps: int = 0
+    skipped_updates: int = 0
     best_metric: float | None = None
     best_step: int | None = None
     best_checkpoint: str | None = None

@@ -8,6 +8,7 @@ topology. Each piece of the loop is a method that can be overridden alone (Hezar
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import math
 import os
@@ -20,16 +21,18 @@ from accelerate.utils import ProjectConfiguration, set_seed
 from tqdm.auto import tqdm
 
 from ..constants import TQDM_BAR_FORMAT, NanPolicy
-from ..errors import ConfigError, TrainingError
+from ..errors import ConfigError
 from ..metrics import get_metrics_handler_class
 from ..models import Model
 from . import checkpoint as ckpt
 from . import saving
 from .config import TrainerConfig
 from .info import format_info, info_rows
-from .loggers import CSVLogger
+from .evaluation import evaluation_loop
+from .guards import NonFiniteTracker, StopSignal, all_finite, raise_if_non_finite, stop_if_signalled
+from .loggers import log_row, start_run_logs
 from .optim import build_optimizer, build_scheduler
-from .setup import RunningLoss, build_dataloaders, check_inputs, epoch_dataloader, shared_run_name
+from .setup import RunningLoss, build_dataloaders, check_inputs, count_targets, epoch_dataloader, update_groups
 from .state import TrainerState
 from .steps import plan_steps
 
@@ -90,6 +93,9 @@ class Trainer:
         self.csv_logger = None
         self._loss = RunningLoss(self.accelerator.device)
         self._loss_params = None
+        self._nonfinite = NonFiniteTracker(self.accelerator.device)
+        self._stop = StopSignal()
+        self._skip_update = False
 
     # -- construction ----------------------------------------------------------------------------------------------
     def _build_accelerator(self) -> Accelerator:
@@ -101,6 +107,8 @@ class Trainer:
             mixed_precision=c.mixed_precision,
             gradient_accumulation_steps=c.gradient_accumulation_steps,
             log_with=trackers or None,
+            # Accumulation is driven by the loop itself (update_groups + no_sync); accelerate only learns the number
+            # of steps so that backward() and DeepSpeed scale consistently.
             project_config=ProjectConfiguration(project_dir=c.output_dir, logging_dir=c.logs_path),
             # The scheduler is stepped by hand once per real update (not num_processes times, not on skipped steps).
             step_scheduler_with_optimizer=False,
@@ -137,16 +145,49 @@ class Trainer:
         available = {**input_batch, **model_outputs}
         return self.unwrapped_model.compute_loss(**{k: available[k] for k in self._loss_params if k in available})
 
-    def training_step(self, input_batch: dict) -> torch.Tensor:
-        """Forward, loss and backward of one micro-batch; returns the detached loss (still on the device)."""
+    def training_step(self, input_batch: dict) -> torch.Tensor | None:
+        """Forward, loss and backward of one micro-batch; returns the detached loss (still on the device).
+
+        The loss is backpropagated with the micro-batch's weight in its update (see ``_loss_scales``), so gradient
+        accumulation and several processes give the gradient of one big batch. Under ``nan_policy: skip_step`` a
+        non-finite loss (on any process) is not backpropagated, the update is skipped and None is returned.
+        """
         with self.accelerator.autocast():
             outputs = self.forward(input_batch)
             loss = self.compute_loss(outputs, input_batch)
-        self.accelerator.backward(loss)
+        if self.config.nan_policy == NanPolicy.SKIP_STEP and not all_finite(loss, self.accelerator):
+            self._skip_update = True
+            return None
+        self._nonfinite.record(loss, self.state.global_step + 1)
+        scale = getattr(self, "_micro_scale", None)
+        self.accelerator.backward(loss if scale is None else loss * scale.to(loss.dtype))
         return loss.detach()
+
+    def _loss_scales(self, group: list[dict]) -> list[torch.Tensor | None]:
+        """Per micro-batch: its share of the update's targets (tokens or samples) over all processes.
+
+        The model's loss is a mean over its micro-batch; weighting it by ``local targets / global targets`` and
+        undoing the two averages that follow (accelerate divides by the accumulation steps, DDP averages over
+        processes) makes the update's gradient the mean over every target of the accumulated, distributed batch.
+        With one process and no accumulation the weight is exactly 1 and is skipped.
+        """
+        world, steps = self.accelerator.num_processes, self.config.gradient_accumulation_steps
+        if world == 1 and steps == 1:
+            return [None]
+        counts = [count_targets(batch, self.unwrapped_model) for batch in group]
+        total = torch.stack(counts).sum()
+        if world > 1:
+            total = self.accelerator.reduce(total, reduction="sum")
+        return [c * (world * steps) / total.clamp(min=1) for c in counts]
 
     def optimization_step(self) -> None:
         """Clip, step the optimizer and (on real, unskipped updates) the LR scheduler, then zero the gradients."""
+        if self._skip_update:
+            if self.accelerator.sync_gradients:  # drop the whole update's gradients: nothing is applied
+                self.optimizer.zero_grad(set_to_none=True)
+                self._skip_update = False
+                self.state.skipped_updates += 1
+            return
         if self.accelerator.sync_gradients and self.config.max_grad_norm:
             self.accelerator.clip_grad_norm_(self.model.parameters(), self.config.max_grad_norm)
         self.optimizer.step()
@@ -167,9 +208,20 @@ class Trainer:
         self.resume(resume_from_checkpoint if resume_from_checkpoint is not None else self.config.resume_from_checkpoint)
         self.print_info()
         results = {}
+        self._stop.install()
+        try:
+            results = self._epochs()
+        finally:
+            self._stop.uninstall()
+        self.finish()
+        return results
+
+    def _epochs(self) -> dict[str, float]:
+        results = train_results = {}
         while self.state.epoch <= self.plan.num_epochs and self.state.global_step < self.plan.total_steps:
             epoch = self.state.epoch
             train_results = self.inner_training_loop(epoch)
+            raise_if_non_finite(self)
             results = self.evaluate() if self._can_evaluate() else {}
             self._track_best(results)
             self.log({"step": self.state.global_step, "epoch": epoch, **_prefixed("train", train_results),
@@ -178,7 +230,6 @@ class Trainer:
             self._loss.zero_()
             if self._epoch_save_due(epoch):
                 self.save_checkpoint()
-        self.finish()
         return results or train_results
 
     def inner_training_loop(self, epoch: int) -> dict[str, float]:
@@ -190,18 +241,25 @@ class Trainer:
                    desc=f"Epoch: {epoch}/{self.plan.num_epochs}", bar_format=TQDM_BAR_FORMAT, ascii=" #",
                    disable=not (self.config.show_progress_bar and self.accelerator.is_local_main_process))
         self._window_start = (time.perf_counter(), self.state.global_step)
-        for input_batch in dataloader:
-            with self.accelerator.accumulate(self.model):
-                loss = self.training_step(self.prepare_input_batch(input_batch))
+        for group in update_groups(dataloader, self.config.gradient_accumulation_steps):
+            scales = self._loss_scales(group)
+            for i, input_batch in enumerate(group):
+                # The last micro-batch of a group syncs gradients across processes and steps the optimizer; the
+                # others accumulate locally (no_sync), as one big batch would.
+                last = i == len(group) - 1
+                self.accelerator.gradient_state._set_sync_gradients(last)
+                with contextlib.nullcontext() if last else self.accelerator.no_sync(self.model):
+                    self._micro_scale = scales[i]
+                    loss = self.training_step(self.prepare_input_batch(input_batch))
                 self.optimization_step()
-            self._loss.add(loss)
-            if self.accelerator.sync_gradients:
-                self.state.global_step += 1
-                self.state.epoch_step += 1
-                bar.update(1)
-                self._on_update(epoch, bar)
-                if self.state.global_step >= self.plan.total_steps:
-                    break
+                if loss is not None:
+                    self._loss.add(loss)
+            self.state.global_step += 1
+            self.state.epoch_step += 1
+            bar.update(1)
+            self._on_update(epoch, bar)
+            if self.state.global_step >= self.plan.total_steps:
+                break
         epoch_mean = self._loss.reduce(self.accelerator, which=0)
         bar.set_postfix(loss=f"{epoch_mean:.4f}")
         bar.close()
@@ -210,10 +268,11 @@ class Trainer:
     def _on_update(self, epoch: int, bar) -> None:
         """Mid-epoch events after an update: log, evaluate, save (the epoch's last update defers to the epoch end)."""
         step, plan = self.state.global_step, self.plan
-        if self.config.nan_policy == NanPolicy.RAISE and plan.is_due(plan.log_steps, step):
-            self._loss.check_finite(step, self._last_checkpoint_hint())
         if self.state.epoch_step >= plan.steps_per_epoch or step >= plan.total_steps:
+            stop_if_signalled(self)
             return
+        if any(plan.is_due(n, step) for n in (plan.log_steps, plan.eval_steps, plan.save_steps)):
+            raise_if_non_finite(self)
         row = {}
         if plan.is_due(plan.log_steps, step):
             row.update(self._window_row(bar))
@@ -226,6 +285,7 @@ class Trainer:
             self.log({"step": step, "epoch": epoch, **row})
         if plan.is_due(plan.save_steps, step) and self.config.save_enabled:
             self.save_checkpoint()
+        stop_if_signalled(self)
 
     def _window_row(self, bar) -> dict[str, float]:
         start_time, start_step = self._window_start
@@ -260,29 +320,7 @@ class Trainer:
         Returns:
             ``{"loss": ..., <metric>: ...}``.
         """
-        self.model.eval()
-        self.metrics_handler.reset()
-        pad = self.metrics_handler.pad_index
-        loss_sum = torch.zeros((), dtype=torch.float64, device=self.accelerator.device)
-        count = torch.zeros((), dtype=torch.float64, device=self.accelerator.device)
-        for input_batch in tqdm(self.eval_dataloader, desc="Evaluating", unit="batch", bar_format=TQDM_BAR_FORMAT,
-                                ascii=" #", leave=False,
-                                disable=not (self.config.show_progress_bar and self.accelerator.is_local_main_process)):
-            out = self.evaluation_step(self.prepare_input_batch(input_batch))
-            predictions, labels = out["predictions"], out["labels"]
-            if predictions.dim() > 1:
-                predictions = self.accelerator.pad_across_processes(predictions, dim=1, pad_index=pad)
-                labels = self.accelerator.pad_across_processes(labels, dim=1, pad_index=pad)
-            size = torch.full((labels.shape[0],), 1.0, device=labels.device)
-            loss = out["loss"] if out["loss"] is not None else torch.zeros((), device=labels.device)
-            predictions, labels, losses = self.accelerator.gather_for_metrics(
-                (predictions, labels, loss.detach().float() * size))
-            self.metrics_handler.add_batch(predictions.cpu().numpy(), labels.cpu().numpy())
-            loss_sum += losses.double().sum()
-            count += losses.numel()
-        results = {"loss": (loss_sum / count.clamp(min=1)).item()}
-        results.update(self.metrics_handler.compute())
-        return results
+        return evaluation_loop(self)
 
     # -- bookkeeping -----------------------------------------------------------------------------------------------
     def _can_evaluate(self) -> bool:
@@ -315,15 +353,7 @@ class Trainer:
         self._start_logging()
 
     def _start_logging(self) -> None:
-        if self.state.run_name is None:
-            self.state.run_name = shared_run_name(self.accelerator)
-        run_dir = os.path.join(self.config.logs_path, self.state.run_name)
-        if self.accelerator.is_main_process:
-            self.csv_logger = CSVLogger(os.path.join(run_dir, "training_logs.csv"))
-            self.csv_logger.trim_after(self.state.global_step)
-        if self.accelerator.log_with:
-            self.accelerator.init_trackers(self.state.run_name, config=None, init_kwargs={
-                "tensorboard": {"purge_step": self.state.global_step + 1}})
+        self.csv_logger = start_run_logs(self)
 
     def print_info(self) -> None:
         """Print the "Training Info" banner (main process only)."""
@@ -331,13 +361,7 @@ class Trainer:
 
     def log(self, logs: dict[str, Any]) -> None:
         """Append a row to the CSV log and send the numbers to the trackers (TensorBoard) at ``logs["step"]``."""
-        if self.csv_logger is not None:
-            self.csv_logger.log(logs)
-        numbers = {k: v for k, v in logs.items() if k not in ("step", "epoch") and isinstance(v, (int, float))}
-        if self.accelerator.log_with and numbers:
-            self.accelerator.log(numbers, step=logs["step"])
-        if any(k.startswith("evaluation.") for k in logs):
-            self.state.log_history.append({k: v for k, v in logs.items() if k == "step" or k.startswith("evaluation.")})
+        log_row(self, logs)
 
     def save_checkpoint(self) -> str | None:
         """Write ``checkpoints/<global step>/`` atomically (all processes must call it). Returns its path on main."""

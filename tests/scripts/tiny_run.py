@@ -32,6 +32,8 @@ def main():
     parser.add_argument("--kill-in-save")
     parser.add_argument("--kill-save-step", type=int)
     parser.add_argument("--kill-rank", type=int, default=0)
+    parser.add_argument("--raise-at-step", type=int, help="raise an exception in --kill-rank only, at this step")
+    parser.add_argument("--evaluate-only", action="store_true", help="print the untrained model's evaluation as JSON")
     args = parser.parse_args()
     overrides = json.loads(args.overrides)
     dropout = overrides.pop("dropout", 0.1)
@@ -47,6 +49,21 @@ def main():
             return original(batch)
 
         trainer.training_step = training_step
+    if args.evaluate_only:
+        results = trainer.evaluate()
+        if trainer.accelerator.is_main_process:
+            print("EVAL " + json.dumps(results), flush=True)
+        print("DONE", 0, flush=True)
+        return
+    if args.raise_at_step is not None and rank == args.kill_rank:
+        original_step = trainer.training_step
+
+        def failing_step(batch):
+            if trainer.state.global_step == args.raise_at_step:
+                raise RuntimeError(f"injected failure on rank {rank} at step {args.raise_at_step}")
+            return original_step(batch)
+
+        trainer.training_step = failing_step
     if args.kill_in_save and rank == args.kill_rank:
         point, step = args.kill_in_save, args.kill_save_step
 

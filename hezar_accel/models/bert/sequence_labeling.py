@@ -46,6 +46,8 @@ class BertSequenceLabeling(Model):
         config: the model config; never mutated.
     """
 
+    loss_reduction = "token_mean"
+
     tokenizer_name = "wordpiece_tokenizer"
     skip_keys_on_load = POSITION_IDS_KEYS
 

@@ -1,0 +1,77 @@
+"""Two real CPU processes (gloo): the same updates as one big batch, exact metrics, exact resume, no hangs."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from resume_helpers import SCRIPT, assert_same_weights, csv_rows, final_weights, run
+
+pytestmark = [pytest.mark.distributed, pytest.mark.slow]
+
+NO_DROPOUT = {"dropout": 0.0, "num_epochs": 2, "log_steps": 2, "save_steps": 3}
+
+
+def assert_close_weights(a_output, b_output, atol=2e-6):
+    a, b = final_weights(a_output), final_weights(b_output)
+    worst = max((a[k] - b[k]).abs().max().item() for k in a)
+    assert worst <= atol, f"largest difference {worst}"
+
+
+@pytest.fixture(scope="module")
+def one_process_big_batch(tmp_path_factory, text_data):
+    out = str(tmp_path_factory.mktemp("one_process_b8"))
+    run(out, text_data, {**NO_DROPOUT, "batch_size": 8})
+    return out
+
+
+def test_two_processes_with_batch_4_update_like_one_process_with_batch_8(tmp_path, text_data, one_process_big_batch):
+    out = str(tmp_path / "two")
+    stdout = run(out, text_data, {**NO_DROPOUT, "batch_size": 4}, processes=2)
+    assert "WORLD 2 DistributedType.MULTI_CPU" in stdout
+    assert_close_weights(one_process_big_batch, out)
+
+
+def test_gradient_accumulation_of_two_batches_of_4_equals_one_batch_of_8(tmp_path, text_data, one_process_big_batch):
+    out = str(tmp_path / "accumulated")
+    run(out, text_data, {**NO_DROPOUT, "batch_size": 4, "gradient_accumulation_steps": 2})
+    assert_close_weights(one_process_big_batch, out)
+
+
+def evaluation(output, data, processes, eval_batch_size):
+    stdout = run(output, data, {"eval_batch_size": eval_batch_size}, "--evaluate-only", processes=processes)
+    (line,) = [l for l in stdout.splitlines() if l.startswith("EVAL ")]
+    return json.loads(line[5:])
+
+
+def test_two_process_evaluation_gives_exactly_the_one_process_metrics_on_an_uneven_eval_set(tmp_path, text_data):
+    # 21 eval samples: neither 2 processes x 4 nor x 8 divides them, so the last batches are padded and deduplicated.
+    single = evaluation(str(tmp_path / "one"), text_data, 1, 8)
+    double = evaluation(str(tmp_path / "two"), text_data, 2, 4)
+    assert {k: v for k, v in single.items() if k != "loss"} == {k: v for k, v in double.items() if k != "loss"}
+    assert double["loss"] == pytest.approx(single["loss"], rel=1e-5)
+
+
+def test_kill_and_resume_under_two_processes_is_bitwise_equal_to_the_uninterrupted_run(tmp_path, text_data):
+    overrides = {"num_epochs": 2, "save_steps": 2, "log_steps": 1, "batch_size": 4}
+    reference = str(tmp_path / "reference")
+    run(reference, text_data, overrides, processes=2)
+    out = str(tmp_path / "interrupted")
+    run(out, text_data, overrides, "--kill-at-step", 5, processes=2, expect_kill=True)
+    run(out, text_data, {**overrides, "resume_from_checkpoint": True}, processes=2)
+    assert_same_weights(reference, out)
+    assert csv_rows(out) == csv_rows(reference)
+
+
+def test_an_error_in_one_process_ends_the_whole_launch_with_that_error(tmp_path, text_data):
+    env = {**os.environ, "ACCELERATE_USE_CPU": "1", "OMP_NUM_THREADS": "1"}
+    command = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
+               "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", "0",
+               SCRIPT, str(tmp_path / "out"), text_data, json.dumps({"num_epochs": 2}),
+               "--raise-at-step", "3", "--kill-rank", "1"]
+    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode != 0
+    assert "injected failure on rank 1 at step 3" in result.stderr + result.stdout
