@@ -21,8 +21,12 @@ SCRIPT = os.path.join(HERE, "scripts", "tiny_run.py")
 TIMING_COLUMNS = {"train.samples_per_second"}
 
 
-def run(output, data, overrides: dict, *flags, processes: int = 1, expect_kill: bool = False) -> str:
-    """Run the tiny training; returns its stdout. Asserts it died of SIGKILL when ``expect_kill``."""
+def run(output, data, overrides: dict, *flags, processes: int = 1, expect_kill: bool = False,
+        expect_code=None) -> str:
+    """Run the tiny training; returns its stdout.
+
+    Asserts success, or death by SIGKILL when ``expect_kill``, or exit status ``expect_code`` ("nonzero" = any failure).
+    """
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
     args = [SCRIPT, output, data, json.dumps(overrides), *map(str, flags)]
     if processes > 1:
@@ -33,6 +37,12 @@ def run(output, data, overrides: dict, *flags, processes: int = 1, expect_kill: 
     else:
         command = [sys.executable, *args]
     result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+    if expect_code is not None:
+        if expect_code == "nonzero":
+            assert result.returncode != 0 and "DONE" not in result.stdout, result.stderr[-3000:]
+        else:
+            assert result.returncode == expect_code, (result.returncode, result.stderr[-3000:])
+        return result.stdout + result.stderr
     if expect_kill:
         assert result.returncode != 0, result.stdout[-2000:]
         if processes == 1:

@@ -80,8 +80,17 @@ def save_checkpoint(trainer, hooks: dict | None = None) -> str | None:
             write_model_folder(trainer, folder, state_dict)
             state.save(os.path.join(folder, TRAINER_SUBFOLDER, TRAINER_STATE_FILE))
 
-        final = ckpt.write_checkpoint(root, step, write, hooks=hooks or getattr(trainer, "_save_hooks", None))
-        state.save(os.path.join(root, TRAINER_STATE_FILE))
+        try:
+            final = ckpt.write_checkpoint(root, step, write, hooks=hooks or getattr(trainer, "_save_hooks", None))
+            state.save(os.path.join(root, TRAINER_STATE_FILE))
+        except OSError as e:
+            ckpt.clean_stale(root)
+            previous = ckpt.find_latest(root)
+            raise CheckpointError(
+                f"Saving the checkpoint of step {step} failed ({e.strerror or e}); the previous checkpoint "
+                f"{previous or '(none)'} is intact and resumable. Free disk space (or fix permissions of "
+                f"`{root}`) and resume with resume_from_checkpoint: true."
+            ) from e
         ckpt.prune(root, config.save_total_limit, protect=(state.best_checkpoint,))
     acc.wait_for_everyone()
     return final

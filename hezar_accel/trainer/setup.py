@@ -39,6 +39,7 @@ def check_inputs(config, model, train_dataset, eval_dataset) -> None:
         if model_task is not None and str(model_task) != str(config.task):
             problems.append(f"task: `{config.task}` but the model `{type(model).__name__}` solves `{model_task}`; "
                             f"set task: {model_task} or use a {config.task} model")
+    problems += _length_problems(model, train_dataset)
     if train_dataset is None:
         problems.append("train_dataset: required; pass the training data")
     elif len(train_dataset) == 0:
@@ -51,6 +52,17 @@ def check_inputs(config, model, train_dataset, eval_dataset) -> None:
                         "choose a folder you can write to")
     if problems:
         raise ConfigError("Trainer inputs", problems)
+
+
+def _length_problems(model, dataset) -> list[str]:
+    """Encodings longer than the model's position table would fail deep inside the embedding; refuse them here."""
+    max_length = getattr(getattr(dataset, "config", None), "max_length", None)
+    model_config = getattr(model, "config", None)
+    positions = getattr(model_config, "max_position_embeddings", None) or getattr(model_config, "n_positions", None)
+    if isinstance(max_length, int) and isinstance(positions, int) and max_length > positions:
+        return [f"dataset max_length: {max_length} tokens exceed the model's {positions} positions "
+                f"(max_position_embeddings); set the dataset's max_length to at most {positions}"]
+    return []
 
 
 def build_dataloaders(config: TrainerConfig, train_dataset, eval_dataset, collator, pin_memory: bool):

@@ -33,6 +33,9 @@ def main():
     parser.add_argument("--kill-save-step", type=int)
     parser.add_argument("--kill-rank", type=int, default=0)
     parser.add_argument("--raise-at-step", type=int, help="raise an exception in --kill-rank only, at this step")
+    parser.add_argument("--signal-at-step", type=int, help="send itself --signal during this update")
+    parser.add_argument("--signal", default="SIGTERM")
+    parser.add_argument("--signal-twice", action="store_true")
     parser.add_argument("--evaluate-only", action="store_true", help="print the untrained model's evaluation as JSON")
     args = parser.parse_args()
     overrides = json.loads(args.overrides)
@@ -64,6 +67,17 @@ def main():
             return original_step(batch)
 
         trainer.training_step = failing_step
+    if args.signal_at_step is not None and rank == args.kill_rank:
+        before_signal = trainer.training_step
+
+        def signalling_step(batch):
+            if trainer.state.global_step == args.signal_at_step:
+                os.kill(os.getpid(), getattr(signal, args.signal))
+                if args.signal_twice:
+                    os.kill(os.getpid(), getattr(signal, args.signal))
+            return before_signal(batch)
+
+        trainer.training_step = signalling_step
     if args.kill_in_save and rank == args.kill_rank:
         point, step = args.kill_in_save, args.kill_save_step
 
