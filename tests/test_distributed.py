@@ -12,7 +12,8 @@ from resume_helpers import SCRIPT, assert_same_weights, csv_rows, final_weights,
 
 pytestmark = [pytest.mark.distributed, pytest.mark.slow]
 
-NO_DROPOUT = {"dropout": 0.0, "num_epochs": 2, "log_steps": 2, "save_steps": 3}
+# SGD keeps float-rounding differences linear (Adam normalises tiny gradients, amplifying last-bit differences).
+NO_DROPOUT = {"dropout": 0.0, "num_epochs": 2, "log_steps": 2, "save_steps": 3, "optimizer": "sgd", "learning_rate": 0.5}
 
 
 def assert_close_weights(a_output, b_output, atol=2e-6):
@@ -42,9 +43,9 @@ def test_gradient_accumulation_of_two_batches_of_4_equals_one_batch_of_8(tmp_pat
 
 
 def evaluation(output, data, processes, eval_batch_size):
-    stdout = run(output, data, {"eval_batch_size": eval_batch_size}, "--evaluate-only", processes=processes)
-    (line,) = [l for l in stdout.splitlines() if l.startswith("EVAL ")]
-    return json.loads(line[5:])
+    run(output, data, {"eval_batch_size": eval_batch_size}, "--evaluate-only", processes=processes)
+    with open(os.path.join(output, "eval.json")) as f:
+        return json.load(f)
 
 
 def test_two_process_evaluation_gives_exactly_the_one_process_metrics_on_an_uneven_eval_set(tmp_path, text_data):
@@ -52,7 +53,8 @@ def test_two_process_evaluation_gives_exactly_the_one_process_metrics_on_an_unev
     single = evaluation(str(tmp_path / "one"), text_data, 1, 8)
     double = evaluation(str(tmp_path / "two"), text_data, 2, 4)
     assert {k: v for k, v in single.items() if k != "loss"} == {k: v for k, v in double.items() if k != "loss"}
-    assert double["loss"] == pytest.approx(single["loss"], rel=1e-5)
+    # The loss is a float32 mean per batch, and batches differ: equal up to float32 rounding, not bitwise.
+    assert double["loss"] == pytest.approx(single["loss"], rel=1e-6)
 
 
 def test_kill_and_resume_under_two_processes_is_bitwise_equal_to_the_uninterrupted_run(tmp_path, text_data):

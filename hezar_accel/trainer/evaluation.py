@@ -13,7 +13,9 @@ def evaluation_loop(trainer) -> dict[str, float]:
 
     Variable-length predictions and labels are padded across processes (so every process gathers tensors of one
     shape and none waits forever), gathered with ``gather_for_metrics`` (which drops the samples duplicated to even
-    out the last batches) and fed to the metrics batch by batch. The loss is averaged per sample.
+    out the last batches) and fed to the metrics batch by batch. The loss is the mean over every target (token or
+    sample, as the model's loss averages) of the whole set; the duplicated tail samples are left out of it too, so
+    it equals the single-process value up to float rounding.
 
     Returns:
         ``{"loss": ..., <metric>: ...}``.
@@ -33,12 +35,39 @@ def evaluation_loop(trainer) -> dict[str, float]:
             predictions = acc.pad_across_processes(predictions, dim=1, pad_index=pad)
         if labels.dim() > 1:
             labels = acc.pad_across_processes(labels, dim=1, pad_index=pad)
-        loss = out["loss"] if out["loss"] is not None else torch.zeros((), device=labels.device)
-        per_sample = loss.detach().float().expand(labels.shape[0]).contiguous()
-        predictions, labels, per_sample = acc.gather_for_metrics((predictions, labels, per_sample))
+        if out["loss"] is not None:
+            batch_loss, targets = _real_part_loss(trainer, input_batch, out["loss"])
+            loss_sum += batch_loss.detach().double() * targets
+            count += targets
+        predictions, labels = acc.gather_for_metrics((predictions, labels))
         handler.add_batch(predictions.cpu().numpy(), labels.cpu().numpy())
-        loss_sum += per_sample.double().sum()
-        count += per_sample.numel()
-    results = {"loss": (loss_sum / count.clamp(min=1)).item()}
+    if acc.num_processes > 1:
+        loss_sum, count = acc.reduce(loss_sum, reduction="sum"), acc.reduce(count, reduction="sum")
+    results = {"loss": (loss_sum / count).item() if count.item() > 0 else float("nan")}
     results.update(handler.compute())
     return results
+
+
+def _kept_in_last_batch(acc, size: int) -> int:
+    """How many samples of this process's batch ``gather_for_metrics`` keeps (the rest pad the last round)."""
+    state = acc.gradient_state
+    if acc.num_processes == 1 or not state.end_of_dataloader or state.remainder <= 0:
+        return size
+    return max(0, min(size, state.remainder - acc.process_index * size))
+
+
+def _real_part_loss(trainer, input_batch: dict, loss: torch.Tensor):
+    """The batch's mean loss and target count, over the samples that are not padding duplicates."""
+    from .setup import count_targets
+
+    model = trainer.unwrapped_model
+    size = input_batch["labels"].shape[0]
+    kept = _kept_in_last_batch(trainer.accelerator, size)
+    if kept < size:  # recompute on the real samples only (once per evaluation, on the last batch)
+        input_batch = {k: v[:kept] if isinstance(v, torch.Tensor) and v.shape[:1] == (size,) else v
+                       for k, v in input_batch.items()}
+        if kept == 0:
+            return torch.zeros((), device=loss.device), torch.zeros((), dtype=torch.float64, device=loss.device)
+        with trainer.accelerator.autocast():
+            loss = trainer.compute_loss(trainer.forward(input_batch), input_batch)
+    return loss, count_targets(input_batch, model)

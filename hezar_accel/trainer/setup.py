@@ -40,9 +40,9 @@ def check_inputs(config, model, train_dataset, eval_dataset) -> None:
             problems.append(f"task: `{config.task}` but the model `{type(model).__name__}` solves `{model_task}`; "
                             f"set task: {model_task} or use a {config.task} model")
     problems += _length_problems(model, train_dataset)
-    if train_dataset is None:
-        problems.append("train_dataset: required; pass the training data")
-    elif len(train_dataset) == 0:
+    if train_dataset is None and eval_dataset is None:
+        problems.append("train_dataset: required (or an eval_dataset alone, to evaluate only)")
+    elif train_dataset is not None and len(train_dataset) == 0:
         problems.append("train_dataset: is empty (0 samples)")
     if eval_dataset is not None and len(eval_dataset) == 0:
         problems.append("eval_dataset: is empty (0 samples); pass None to train without evaluation")
@@ -71,21 +71,23 @@ def build_dataloaders(config: TrainerConfig, train_dataset, eval_dataset, collat
     Both get their own generator, so creating their iterators never draws from the global torch RNG: a resumed run's
     dropout stream then continues exactly where the interrupted one stopped.
     """
-    lengths = train_dataset.lengths() if config.group_by_length and hasattr(train_dataset, "lengths") else None
-    if lengths is not None:
-        sampler = LengthGroupedSampler(lengths, config.batch_size, seed=config.seed)
-    else:
-        sampler = EpochShuffleSampler(len(train_dataset), seed=config.seed, shuffle=config.dataloader_shuffle)
     workers = config.num_dataloader_workers
     common = {"num_workers": workers, "pin_memory": pin_memory and config.dataloader_pin_memory,
               "persistent_workers": workers > 0}
-    train = DataLoader(train_dataset, batch_size=config.batch_size, sampler=sampler, collate_fn=collator,
-                       generator=torch.Generator().manual_seed(config.seed), **common)
     evaluation = None
     if eval_dataset is not None:
         evaluation = DataLoader(eval_dataset, batch_size=config.eval_batch_size or config.batch_size, shuffle=False,
                                 collate_fn=getattr(eval_dataset, "data_collator", None) or collator,
                                 generator=torch.Generator().manual_seed(config.seed), **common)
+    if train_dataset is None:
+        return None, evaluation
+    lengths = train_dataset.lengths() if config.group_by_length and hasattr(train_dataset, "lengths") else None
+    if lengths is not None:
+        sampler = LengthGroupedSampler(lengths, config.batch_size, seed=config.seed)
+    else:
+        sampler = EpochShuffleSampler(len(train_dataset), seed=config.seed, shuffle=config.dataloader_shuffle)
+    train = DataLoader(train_dataset, batch_size=config.batch_size, sampler=sampler, collate_fn=collator,
+                       generator=torch.Generator().manual_seed(config.seed), **common)
     return train, evaluation
 
 

@@ -72,23 +72,25 @@ class Trainer:
         self.data_collator = data_collator or getattr(train_dataset, "data_collator", None)
         train_dl, eval_dl = build_dataloaders(config, train_dataset, eval_dataset, self.data_collator,
                                               pin_memory=self.accelerator.device.type == "cuda")
-        self.train_sampler = train_dl.sampler
+        self.train_sampler = train_dl.sampler if train_dl is not None else None
         optimizer = optimizer or build_optimizer(model, config.optimizer, config.learning_rate, config.weight_decay,
                                                  self.accelerator.device.type)
         if config.torch_compile:
             model = torch.compile(model)
         self.model, self.optimizer, self.train_dataloader, self.eval_dataloader = self.accelerator.prepare(
             model, optimizer, train_dl, eval_dl)
-        self.plan = plan_steps(len(self.train_dataloader), config.gradient_accumulation_steps, config.num_epochs,
-                               config.max_steps, config.warmup_steps, config.save_steps, config.log_steps,
-                               config.eval_steps)
-        scheduler = lr_scheduler or build_scheduler(self.optimizer.optimizer, config.lr_scheduler,
-                                                    self.plan.total_steps, self.plan.warmup_steps,
-                                                    config.lr_scheduler_kwargs)
-        self.lr_scheduler = self.accelerator.prepare(scheduler)
+        self.plan, self.lr_scheduler = None, None
+        if self.train_dataloader is not None:  # without training data the Trainer only evaluates
+            self.plan = plan_steps(len(self.train_dataloader), config.gradient_accumulation_steps, config.num_epochs,
+                                   config.max_steps, config.warmup_steps, config.save_steps, config.log_steps,
+                                   config.eval_steps)
+            scheduler = lr_scheduler or build_scheduler(self.optimizer.optimizer, config.lr_scheduler,
+                                                        self.plan.total_steps, self.plan.warmup_steps,
+                                                        config.lr_scheduler_kwargs)
+            self.lr_scheduler = self.accelerator.prepare(scheduler)
         self.metrics_handler = metrics_handler or get_metrics_handler_class(config.task)(
             config.metrics, model_config=self.unwrapped_model.config, preprocessor=self.unwrapped_model.preprocessor)
-        self.state = TrainerState(total_steps=self.plan.total_steps, run_name=config.run_name)
+        self.state = TrainerState(total_steps=self.plan.total_steps if self.plan else 0, run_name=config.run_name)
         self.accelerator.register_for_checkpointing(self.state)
         self.csv_logger = None
         self._loss = RunningLoss(self.accelerator.device)
@@ -204,7 +206,12 @@ class Trainer:
 
         Returns:
             The last evaluation results (or the last train results when there is no eval set).
+
+        Raises:
+            ConfigError: the Trainer was built without a train_dataset.
         """
+        if self.train_dataloader is None:
+            raise ConfigError("Trainer", ["train_dataset: required to train; this Trainer was built to evaluate only"])
         self.resume(resume_from_checkpoint if resume_from_checkpoint is not None else self.config.resume_from_checkpoint)
         self.print_info()
         results = {}

@@ -1,6 +1,6 @@
 """Train a CRNN OCR model on Persian licence plates with the Python API, then predict with the saved checkpoint.
 
-    python scripts/examples/train_ocr.py [--data ../shared/data/ocr_plates_fa] [--epochs 15] [--num-threads 1]
+    python scripts/examples/train_ocr.py [--data ../shared/data/ocr_plates_fa] [--epochs 25] [--num-threads 1]
 
 Builds the image processor, the train/test ``OCRDataset``, a CPU-sized ``CRNNImage2Text`` and a ``Trainer``;
 trains; then loads the latest checkpoint folder with ``Model.load`` (as a user would) and reads a few test plates.
@@ -28,7 +28,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", default="../shared/data/ocr_plates_fa", help="folder with train.csv/test.csv + images")
     parser.add_argument("--output-dir", default="outputs/ocr_plates_example")
-    parser.add_argument("--epochs", type=int, default=15)
+    parser.add_argument("--epochs", type=int, default=25)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--learning-rate", type=float, default=1e-3)
     parser.add_argument("--num-threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")

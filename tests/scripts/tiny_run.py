@@ -55,7 +55,9 @@ def main():
     if args.evaluate_only:
         results = trainer.evaluate()
         if trainer.accelerator.is_main_process:
-            print("EVAL " + json.dumps(results), flush=True)
+            os.makedirs(args.output, exist_ok=True)
+            with open(os.path.join(args.output, "eval.json"), "w") as f:
+                json.dump(results, f)
         print("DONE", 0, flush=True)
         return
     if args.raise_at_step is not None and rank == args.kill_rank:

@@ -1,0 +1,58 @@
+"""Evaluate a saved model folder on a dataset split and print its metrics.
+
+    accelerate launch scripts/evaluate.py MODEL_FOLDER DATA_PATH [--split test] [--metrics f1 accuracy] [--batch-size 32]
+
+MODEL_FOLDER is any Hezar-format model folder (e.g. a checkpoint) or Hub repo id; its preprocessor encodes the data.
+Runs on any number of processes with the same (exact) result.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+
+from hezar_accel.data import Dataset
+from hezar_accel.errors import HezarAccelError
+from hezar_accel.models import Model
+from hezar_accel.trainer import Trainer, TrainerConfig
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("model", help="model folder or Hub repo id")
+    parser.add_argument("data", help="dataset folder, file or Hub id")
+    parser.add_argument("--split", default="test")
+    parser.add_argument("--metrics", nargs="*", default=None, help="metric names (default: the task's)")
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--device", default="cuda", help="cuda (falls back to CPU) or cpu")
+    parser.add_argument("--dataset-option", action="append", default=[], metavar="KEY=VALUE",
+                        help="dataset config field, e.g. text_field=tweet (YAML value)")
+    args = parser.parse_args(argv)
+    try:
+        import yaml
+
+        model = Model.load(args.model)
+        options = dict(item.split("=", 1) for item in args.dataset_option)
+        options = {k: yaml.safe_load(v) for k, v in options.items()}
+        options.setdefault("task", model.config.task)
+        if getattr(model.config, "id2label", None) is not None:
+            options.setdefault("id2label", model.config.id2label)
+        dataset = Dataset.load(args.data, split=args.split, preprocessor=model.preprocessor, **options)
+        with tempfile.TemporaryDirectory() as scratch:
+            config = TrainerConfig(output_dir=scratch, task=model.config.task, device=args.device, num_epochs=1,
+                                   eval_batch_size=args.batch_size, metrics=args.metrics, log_with=None)
+            trainer = Trainer(config, model, eval_dataset=dataset, preprocessor=model.preprocessor)
+            results = trainer.evaluate()
+    except HezarAccelError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    if trainer.accelerator.is_main_process:
+        print(json.dumps({"model": args.model, "data": args.data, "split": args.split, "samples": len(dataset),
+                          **{k: round(v, 6) for k, v in results.items()}}, ensure_ascii=False, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
