@@ -10,10 +10,16 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import tempfile
 
-from hezar_accel.data import Dataset
+# This file is named like the 🤗 `evaluate` package; drop its own folder from the import path so `import evaluate`
+# (used by the metrics) finds the package, not this script.
+_HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _HERE]
+
+from hezar_accel.data import Dataset  # noqa: E402
 from hezar_accel.errors import HezarAccelError
 from hezar_accel.models import Model
 from hezar_accel.trainer import Trainer, TrainerConfig

@@ -100,3 +100,19 @@ def test_trainer_save_writes_a_model_folder_with_train_configs(finished_run, tmp
                  "train/dataset_config.yaml"):
         assert (tmp_path / "exported" / name).is_file(), name
     assert Model.load(str(tmp_path / "exported")).config.id2label == trainer.unwrapped_model.config.id2label
+
+
+def test_the_evaluate_script_reproduces_the_trainers_evaluation_of_a_checkpoint(finished_run, text_data):
+    import json
+    import subprocess
+    import sys
+
+    trainer, out, results = finished_run
+    script = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "scripts", "evaluate.py")
+    completed = subprocess.run([sys.executable, script, find_latest(os.path.join(out, "checkpoints")), text_data,
+                                "--device", "cpu", "--metrics", "accuracy", "f1"],
+                               capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    printed = json.loads(completed.stdout[completed.stdout.index("{"):])
+    assert printed["samples"] == len(trainer.eval_dataset)
+    assert printed["accuracy"] == round(results["accuracy"], 6) and printed["f1"] == round(results["f1"], 6)
