@@ -205,6 +205,26 @@ class Config:
         dump_yaml(self.to_dict(), file_path)
         return file_path
 
+    def push_to_hub(self, repo_id: str, filename: str | None = None, subfolder: str = "", commit_message: str | None = None,
+                    private: bool | None = False, token: str | None = None) -> str:
+        """Upload this config as ``<subfolder>/<filename>`` YAML to the Hub repo ``repo_id`` in one commit.
+
+        Args:
+            repo_id: ``owner/name``; created when missing. filename/subfolder: as for :meth:`save`.
+            commit_message, private, token: see :func:`hezar_accel.hub.upload_folder_to_hub` (the token is never saved).
+
+        Returns:
+            The commit URL.
+
+        Raises:
+            HubError: the upload failed.
+        """
+        from .hub import push_saved_to_hub
+
+        return push_saved_to_hub(lambda folder: self.save(folder, filename=filename, subfolder=subfolder), repo_id,
+                                 commit_message=commit_message or f"Upload {filename or self.default_filename}",
+                                 private=private, token=token)
+
     @classmethod
     def load(cls, path: str | os.PathLike, filename: str | None = None, subfolder: str = "", strict: bool = True,
              **overrides):

@@ -7,6 +7,9 @@ The Hub is touched only when the path does not exist locally (DESIGN promise 8);
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
+from typing import Callable
 
 from .errors import HezarAccelError
 
@@ -64,7 +67,7 @@ def resolve_file(path: str | os.PathLike, filename: str, subfolder: str = "", re
             return None
         raise HubError(f"The Hub repo `{path}` has no file `{_join('', subfolder, filename)}`.") from None
     except LocalEntryNotFoundError as e:
-        if not required and os.environ.get("HF_HUB_OFFLINE") != "1":
+        if not required and not is_offline():
             return None
         raise HubError(
             f"`{path}` is not a local folder and `{_join('', subfolder, filename)}` is not in the Hub cache. "
@@ -92,7 +95,80 @@ def resolve_folder(path: str | os.PathLike, repo_type: str = "model", allow_patt
     try:
         return snapshot_download(path, repo_type=repo_type, allow_patterns=allow_patterns)
     except Exception as e:
+        if is_offline():
+            raise HubError(
+                f"`{path}` is not a local folder and the Hub repo is not in the cache, and HF_HUB_OFFLINE=1 forbids "
+                "downloading it. Pass an existing local path, or unset HF_HUB_OFFLINE and connect to download it once."
+            ) from e
         raise HubError(
             f"`{path}` is not a local folder and could not be fetched from the Hub ({type(e).__name__}: {e}). "
             "Check the path, or the repo id and your connection (HF_HUB_OFFLINE=1 only reads the cache)."
         ) from e
+
+
+def is_offline() -> bool:
+    """Whether ``HF_HUB_OFFLINE`` is on, as ``huggingface_hub`` itself reads it."""
+    from huggingface_hub import constants
+
+    return bool(constants.HF_HUB_OFFLINE)
+
+
+def upload_folder_to_hub(folder: str | os.PathLike, repo_id: str, commit_message: str | None = None,
+                         private: bool | None = False, token: str | None = None, repo_type: str = "model",
+                         ignore_patterns: list[str] | None = None) -> str:
+    """Create ``repo_id`` if needed and upload every file of ``folder`` to it in one commit.
+
+    The token is only handed to ``huggingface_hub.HfApi``; it is never written to a file nor logged.
+
+    Args:
+        folder: the local folder whose content becomes the repo's root.
+        repo_id: ``owner/name`` on the Hub (the endpoint comes from ``HF_ENDPOINT``).
+        commit_message: commit title (default: "Upload with hezar_accel").
+        private: create the repo private (only when it does not exist yet); None = the Hub's default.
+        token: a Hub token; None = ``HF_TOKEN`` or the stored ``hf auth login`` token.
+        repo_type: ``"model"`` or ``"dataset"``.
+        ignore_patterns: glob patterns of files not to upload.
+
+    Returns:
+        The URL of the commit.
+
+    Raises:
+        HubError: offline mode, an unknown namespace, a missing/insufficient token or a network failure.
+    """
+    if is_offline():
+        raise HubError(f"Cannot upload to the Hub repo `{repo_id}`: HF_HUB_OFFLINE=1. Unset it to push.")
+    from huggingface_hub import HfApi
+
+    try:
+        api = HfApi(token=token)
+        api.create_repo(repo_id, private=private, repo_type=repo_type, exist_ok=True)
+        info = api.upload_folder(repo_id=repo_id, folder_path=os.fspath(folder), repo_type=repo_type,
+                                 commit_message=commit_message or "Upload with hezar_accel",
+                                 ignore_patterns=ignore_patterns)
+    except Exception as e:
+        raise HubError(
+            f"Could not upload `{folder}` to the Hub {repo_type} repo `{repo_id}` ({type(e).__name__}: {e}). Check the "
+            "repo id, your token (token=..., HF_TOKEN or `hf auth login`, with write access) and your connection."
+        ) from e
+    return getattr(info, "commit_url", None) or str(info)
+
+
+def push_saved_to_hub(save: Callable[[str], object], repo_id: str, commit_message: str | None = None,
+                      private: bool | None = False, token: str | None = None, repo_type: str = "model") -> str:
+    """Call ``save(temp_folder)`` to write the files, upload that folder in one commit, then delete it.
+
+    The ``push_to_hub`` methods of configs, models and preprocessors are built on this.
+
+    Returns:
+        The URL of the commit.
+
+    Raises:
+        HubError: the upload failed (see :func:`upload_folder_to_hub`).
+    """
+    staging = tempfile.mkdtemp(prefix="hezar_accel_push_")
+    try:
+        save(staging)
+        return upload_folder_to_hub(staging, repo_id, commit_message=commit_message, private=private, token=token,
+                                    repo_type=repo_type)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)

@@ -121,3 +121,12 @@ def test_save_enabled_false_writes_no_checkpoint(tmp_path, text_data):
     trainer = build_trainer(str(tmp_path), text_data, num_epochs=1, save_enabled=False)
     trainer.train()
     assert not os.path.exists(trainer.config.checkpoints_path) or not ckpt.list_checkpoints(trainer.config.checkpoints_path)
+
+
+def test_a_fresh_run_refuses_to_start_over_an_earlier_runs_checkpoints_unless_told_to(tmp_path, text_data):
+    build_trainer(str(tmp_path), text_data, num_epochs=1).train()
+    with pytest.raises(CheckpointError, match="overwrite_output_dir"):
+        build_trainer(str(tmp_path), text_data, num_epochs=1).train()
+    trainer = build_trainer(str(tmp_path), text_data, max_steps=3, log_steps=1, overwrite_output_dir=True)
+    trainer.train()
+    assert [os.path.basename(c) for c in ckpt.list_checkpoints(trainer.config.checkpoints_path)] == ["00000003"]

@@ -15,7 +15,7 @@ import torch
 from ..configs import DatasetConfig, load_yaml
 from ..constants import DATASET_CONFIG_FILE, TaskType
 from ..errors import ConfigError, DataError, closest
-from ..hub import looks_like_repo_id, resolve_file
+from ..hub import looks_like_repo_id, resolve_file, resolve_folder
 from ..registry import get_entry, list_registered
 
 # Task -> the registry name of the dataset class used when a folder has no dataset_config.yaml.
@@ -72,7 +72,8 @@ class Dataset(torch.utils.data.Dataset):
 
         Args:
             path: a folder (with ``<split>.csv|tsv|json|jsonl|parquet`` files and optionally ``dataset_config.yaml``),
-                a single data file, or a Hub dataset id.
+                a single data file, or a Hub dataset repo id laid out like such a folder (downloaded once into the HF
+                cache with ``snapshot_download`` and read from there; ``HF_HUB_OFFLINE=1`` reads only the cache).
             split: split name, e.g. ``"train"`` or ``"test"``.
             preprocessor: the preprocessor to encode with (takes precedence over ``tokenizer_path``).
             tokenizer_path: a model folder or Hub id whose ``preprocessor/`` to load.
@@ -84,11 +85,13 @@ class Dataset(torch.utils.data.Dataset):
 
         Raises:
             ConfigError: unknown task/dataset name or bad config fields. DataError: missing split, file or column.
+            HubError: a repo id that cannot be downloaded (or, offline, is not cached).
         """
-        path = os.fspath(path)
+        path = local_dataset_path(os.fspath(path))
         config = config or _read_dataset_config(path, config_overrides)
-        if config.path is None:
-            config = config.replace(path=path)
+        local = local_dataset_path(config.path) if config.path is not None else path
+        if local != config.path:
+            config = config.replace(path=local)
         dataset_cls = cls if cls is not Dataset else get_entry("dataset", config.name).cls
         if preprocessor is None:
             tokenizer_path = tokenizer_path or getattr(config, "tokenizer_path", None) or getattr(config, "preprocessor_path", None)
@@ -97,6 +100,14 @@ class Dataset(torch.utils.data.Dataset):
 
                 preprocessor = Preprocessor.load(tokenizer_path)
         return dataset_cls(config, split=split, preprocessor=preprocessor)
+
+
+def local_dataset_path(path: str) -> str:
+    """``path`` itself when it exists locally (or is no repo id), else a local snapshot of that Hub dataset repo."""
+    path = os.fspath(path)
+    if os.path.exists(path) or not looks_like_repo_id(path):
+        return path
+    return resolve_folder(path, repo_type="dataset")
 
 
 def _read_dataset_config(path: str, overrides: dict) -> DatasetConfig:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 
 from ..errors import DataError, closest
-from ..hub import looks_like_repo_id
+from ..hub import looks_like_repo_id, resolve_folder
 
 # Extension -> (datasets builder, extra builder kwargs).
 READERS = {
@@ -72,6 +72,7 @@ def load_split(path: str, split: str | None, data_files: dict | None = None):
 
     Raises:
         DataError: the split or file cannot be found or read, or it has no rows.
+        HubError: a repo id that cannot be downloaded (or, offline, is not cached).
     """
     path = os.fspath(path)
     if os.path.isfile(path):
@@ -84,14 +85,8 @@ def load_split(path: str, split: str | None, data_files: dict | None = None):
         else:
             file_path = find_split_file(path, split)
         return read_table(file_path), file_path
-    if looks_like_repo_id(path):
-        import datasets
-
-        try:
-            table = datasets.load_dataset(path, split=split)
-        except Exception as e:
-            raise DataError(f"Could not load split `{split}` of the Hub dataset `{path}`: {type(e).__name__}: {e}") from e
-        return table, f"{path}[{split}]"
+    if looks_like_repo_id(path):  # a Hub dataset repo: snapshot it into the HF cache, then read it as a folder
+        return load_split(resolve_folder(path, repo_type="dataset"), split, data_files)
     raise DataError(f"`{path}` is neither a data file, a folder, nor a Hub dataset id.")
 
 

@@ -205,8 +205,35 @@ class Model(nn.Module):
         # Like 🤗 from_pretrained: a loaded model is ready for inference; Trainer switches it to train mode itself.
         return model.to(device or "cpu").eval()
 
+    def push_to_hub(self, repo_id: str, commit_message: str | None = None, private: bool | None = False,
+                    token: str | None = None, save_preprocessor: bool = True, safe_serialization: bool = False) -> str:
+        """Upload the whole model folder (config, weights, ``preprocessor/``) to the Hub repo ``repo_id`` in one commit.
+
+        Args:
+            repo_id: ``owner/name``; created when missing.
+            commit_message: commit title.
+            private: create the repo private; None = the Hub's default.
+            token: a Hub token (default: ``HF_TOKEN`` or the stored login); never written anywhere.
+            save_preprocessor, safe_serialization: as for :meth:`save`.
+
+        Returns:
+            The commit URL.
+
+        Raises:
+            HubError: the upload failed.
+        """
+        from ..hub import push_saved_to_hub
+
+        return push_saved_to_hub(
+            lambda folder: self.save(folder, save_preprocessor=save_preprocessor, safe_serialization=safe_serialization),
+            repo_id, commit_message=commit_message or f"Upload {type(self).__name__}", private=private, token=token)
+
     def load_matching_weights(self, path: str | os.PathLike, filename: str | None = None) -> LoadReport:
         """Copy every tensor of another model folder/file whose name and shape match (``init_weights_from``).
+
+        Args:
+            path: a weights file, a model folder, or a Hub repo id (downloaded into the HF cache when not local).
+            filename: the weights file inside the folder/repo (default ``model.pt``, else ``model.safetensors``).
 
         Returns:
             A :class:`LoadReport` of loaded, missing, unexpected and shape-mismatched keys.

@@ -36,6 +36,29 @@ class Preprocessor:
         self.config.save(folder, filename=self.config_filename)
         return folder
 
+    def push_to_hub(self, repo_id: str, commit_message: str | None = None, private: bool | None = False,
+                    token: str | None = None, subfolder: str | None = None) -> str:
+        """Upload this preprocessor's ``preprocessor/`` folder to the Hub repo ``repo_id`` in one commit.
+
+        Args:
+            repo_id: ``owner/name``; created when missing (an existing model repo keeps its other files).
+            commit_message: commit title.
+            private: create the repo private; None = the Hub's default.
+            token: a Hub token (default: ``HF_TOKEN`` or the stored login); never written anywhere.
+            subfolder: folder inside the repo (default ``preprocessor``).
+
+        Returns:
+            The commit URL.
+
+        Raises:
+            HubError: the upload failed.
+        """
+        from ..hub import push_saved_to_hub
+
+        return push_saved_to_hub(lambda folder: self.save(folder, subfolder=subfolder), repo_id,
+                                 commit_message=commit_message or f"Upload {type(self).__name__}",
+                                 private=private, token=token)
+
     @classmethod
     def load(cls, path: str | os.PathLike, subfolder: str | None = None, **kwargs):
         """Load the preprocessor(s) saved under ``path/<subfolder>`` (a local folder or a Hub repo id).
@@ -90,3 +113,5 @@ class PreprocessorsContainer(dict):
         for preprocessor in self.values():
             folder = preprocessor.save(path, subfolder=subfolder)
         return folder
+
+    push_to_hub = Preprocessor.push_to_hub

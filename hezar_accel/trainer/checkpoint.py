@@ -16,6 +16,7 @@ from typing import Callable
 from ..constants import (ACCELERATE_SUBFOLDER, CHECKPOINT_COMPLETE_MARKER, CHECKPOINT_STEP_DIGITS, TRAINER_STATE_FILE,
                          TRAINER_SUBFOLDER)
 from ..errors import CheckpointError
+from ..hub import looks_like_repo_id
 from .state import TrainerState
 
 STAGING_PREFIX = ".staging-"
@@ -121,10 +122,13 @@ def prune(root: str, keep_last: int | None, protect: tuple[str | None, ...] = ()
 
 
 def resolve_resume_path(resume: bool | str, root: str) -> str:
-    """Turn ``resume_from_checkpoint`` (True or a path) into a complete checkpoint folder.
+    """Turn ``resume_from_checkpoint`` (True, a path, or a Hub repo id) into a complete checkpoint folder.
+
+    A Hub repo id (not an existing local path) is downloaded with ``snapshot_download`` into the HF cache. A pushed
+    checkpoint holds the model folder and ``train/``; optimizer/scheduler/RNG state only if ``accelerate/`` was uploaded.
 
     Raises:
-        CheckpointError: nothing to resume from, or the folder is incomplete.
+        CheckpointError: nothing to resume from, or the folder is incomplete. HubError: the repo cannot be fetched.
     """
     if resume is True:
         latest = find_latest(root)
@@ -133,6 +137,8 @@ def resolve_resume_path(resume: bool | str, root: str) -> str:
                                   "Start without resume_from_checkpoint, or point it at a checkpoint folder.")
         return latest
     path = os.fspath(resume)
+    if not os.path.exists(path) and looks_like_repo_id(path):
+        return _download_pushed_checkpoint(path)
     if os.path.isdir(path) and not is_complete(path) and find_latest(path):
         return find_latest(path)  # a checkpoints root was given
     if not os.path.isdir(path):
@@ -141,6 +147,18 @@ def resolve_resume_path(resume: bool | str, root: str) -> str:
         raise CheckpointError(f"resume_from_checkpoint: `{path}` has no `{CHECKPOINT_COMPLETE_MARKER}` marker: the save "
                               "that wrote it was interrupted. Resume from an earlier checkpoint (or use true for the latest complete one).")
     return path
+
+
+def _download_pushed_checkpoint(repo_id: str) -> str:
+    """A local snapshot of a checkpoint pushed to the Hub (one commit, so never torn: no COMPLETE marker needed)."""
+    from ..hub import resolve_folder
+
+    folder = resolve_folder(repo_id)
+    if not os.path.isfile(os.path.join(folder, TRAINER_SUBFOLDER, TRAINER_STATE_FILE)):
+        raise CheckpointError(f"resume_from_checkpoint: the Hub repo `{repo_id}` has no `{TRAINER_SUBFOLDER}/"
+                              f"{TRAINER_STATE_FILE}`: it is a model, not a checkpoint pushed by a training run "
+                              "(push_to_hub: true). Use it with init_weights_from instead.")
+    return folder
 
 
 def read_state(checkpoint: str) -> TrainerState:

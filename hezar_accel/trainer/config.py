@@ -40,7 +40,9 @@ class TrainerConfig(Config):
     device: str = _doc("`cuda` (falls back to CPU when no GPU is visible) or `cpu` to force the CPU.", "cuda")
     num_epochs: int | None = _doc("Passes over the training data. None = derived from max_steps.", None)
     init_weights_from: str | None = _doc("Model folder/Hub id/weights file whose matching tensors initialise the model. None = off.")
-    resume_from_checkpoint: bool | str | None = _doc("True = latest complete checkpoint in checkpoints_dir; a path = that one. None/False = fresh run.")
+    resume_from_checkpoint: bool | str | None = _doc("True = latest complete checkpoint in checkpoints_dir; a path = that one; a Hub repo id = a "
+                                                     "pushed checkpoint (weights + trainer state; optimizer/scheduler/RNG only if "
+                                                     "it holds accelerate/). None/False = fresh run.")
     max_steps: int | None = _doc("Stop after this many optimizer updates (overrides num_epochs). None = off.")
     num_dataloader_workers: int = _doc("DataLoader worker processes. 0 = load in the main process.", 0)
     dataloader_shuffle: bool = _doc("Shuffle training data each epoch (order is a pure function of seed and epoch).", True)
@@ -80,6 +82,11 @@ class TrainerConfig(Config):
     dataloader_pin_memory: bool = _doc("Pin host memory for faster GPU copies (ignored on CPU).", True)
     ignore_data_order_mismatch: bool = _doc("Resume even when the data order differs from the checkpoint's (changed dataset/batch size/processes/seed).", False)
     show_progress_bar: bool = _doc("Show tqdm progress bars on the main process.", True)
+    push_to_hub: bool = _doc("Upload every saved checkpoint's model folder + train/ (not accelerate/) to hub_model_id in a "
+                             "background thread: never blocks training, a failed upload is a warning, the run's end waits "
+                             "for the last one. The token comes from HF_TOKEN or `hf auth login`, never from this config.", False)
+    hub_model_id: str | None = _doc("Hub repo id (`owner/name`, created when missing) that push_to_hub uploads to.")
+    overwrite_output_dir: bool = _doc("A fresh run may delete the checkpoints of an earlier run in output_dir. False = refuse to start over them.", False)
 
     default_filename: ClassVar[str] = TRAINER_CONFIG_FILE
 
@@ -120,6 +127,7 @@ class TrainerConfig(Config):
         problems += _check_choices(self)
         problems += _check_ranges(self)
         problems += _check_metrics(self)
+        problems += _check_hub(self)
         return problems
 
 
@@ -201,3 +209,12 @@ def _check_metrics(c: TrainerConfig) -> list[str]:
             f"{c.task}{closest(c.best_metric_name, produced)}; valid: {produced}"
         )
     return problems
+
+
+def _check_hub(c: TrainerConfig) -> list[str]:
+    if c.push_to_hub and not c.hub_model_id:
+        return ["hub_model_id: required when push_to_hub is true; give the Hub repo id (`owner/name`) to upload checkpoints to"]
+    repo = c.hub_model_id
+    if repo is not None and (repo.count("/") != 1 or not all(repo.split("/")) or any(ch.isspace() for ch in repo)):
+        return [f"hub_model_id: `{repo}` is not a Hub repo id; use `owner/name`"]
+    return []

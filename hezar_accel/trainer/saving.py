@@ -92,12 +92,39 @@ def save_checkpoint(trainer, hooks: dict | None = None) -> str | None:
                 f"`{root}`) and resume with resume_from_checkpoint: true."
             ) from e
         ckpt.prune(root, config.save_total_limit, protect=(state.best_checkpoint,))
+        if config.push_to_hub:  # background upload of the complete checkpoint; never blocks, never raises
+            from .hub_sync import push_checkpoint
+
+            push_checkpoint(trainer, final, step)
     acc.wait_for_everyone()
     return final
 
 
+def start_fresh(trainer) -> None:
+    """Before a run that does not resume: refuse (or, with overwrite_output_dir, clear) an earlier run's checkpoints.
+
+    Raises:
+        CheckpointError: checkpoints exist and overwrite_output_dir is False.
+    """
+    import shutil
+
+    acc, config = trainer.accelerator, trainer.config
+    existing = ckpt.list_checkpoints(config.checkpoints_path)
+    if existing and not config.overwrite_output_dir:
+        raise CheckpointError(
+            f"`{config.checkpoints_path}` already holds {len(existing)} checkpoint(s) of an earlier run (latest "
+            f"{os.path.basename(existing[-1])}). Resume it with resume_from_checkpoint: true, choose another "
+            "output_dir, or set overwrite_output_dir: true to delete them.")
+    if existing and acc.is_main_process:
+        shutil.rmtree(config.checkpoints_path)
+    acc.wait_for_everyone()
+
+
 def restore(trainer, resume) -> str:
     """Resume from a checkpoint: verify the data order, then load the accelerate state and the trainer state.
+
+    ``resume`` may also be a Hub repo id of a pushed checkpoint (see ``resolve_resume_path``); such a folder has
+    optimizer/scheduler/RNG state only when it holds ``accelerate/``, otherwise :func:`load_weights_only` is used.
 
     Raises:
         CheckpointError: no usable checkpoint, or the data order would differ (unless ``ignore_data_order_mismatch``).
@@ -112,7 +139,10 @@ def restore(trainer, resume) -> str:
             raise CheckpointError(
                 f"Cannot resume exactly from `{path}`: " + "; ".join(problems) + ". Restore the original settings, or "
                 "set ignore_data_order_mismatch: true to continue with a different data order.")
-    acc.load_state(ckpt.accelerate_folder(path))
+    if os.path.isdir(ckpt.accelerate_folder(path)):
+        acc.load_state(ckpt.accelerate_folder(path))
+    else:
+        load_weights_only(trainer, path, saved.global_step)
     state = trainer.state
     for key, value in saved.to_dict().items():
         setattr(state, key, value)
@@ -124,6 +154,26 @@ def restore(trainer, resume) -> str:
         ckpt.clean_stale(config.checkpoints_path)
     acc.print(f"Resumed from {path} at epoch {state.epoch}, step {state.global_step}")
     return path
+
+
+def load_weights_only(trainer, path: str, global_step: int) -> None:
+    """Resume from a checkpoint without ``accelerate/`` (one pushed to the Hub): weights only, on every process.
+
+    The LR scheduler is advanced to ``global_step``; optimizer moments and RNG states start fresh, so the continued
+    run is close to, but not bitwise equal to, an uninterrupted one.
+    """
+    import warnings
+
+    from ..models.model import _find_weights
+
+    trainer.unwrapped_model.load_state_dict(read_state_dict(_find_weights(path, None)))
+    if trainer.lr_scheduler is not None:
+        with warnings.catch_warnings():  # "scheduler.step() before optimizer.step()": intended here
+            warnings.simplefilter("ignore")
+            for _ in range(global_step):
+                trainer.lr_scheduler.scheduler.step()
+    trainer.accelerator.print(f"`{path}` has no accelerate/ folder (e.g. a checkpoint pushed to the Hub): restored the "
+                              "weights, trainer state and LR schedule; the optimizer state and RNG start fresh.")
 
 
 def load_best_weights(trainer) -> None:

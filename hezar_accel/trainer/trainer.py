@@ -357,6 +357,8 @@ class Trainer:
         """Restore model, optimizer, scheduler, RNG, trainer state and data position from a checkpoint (no-op if unset)."""
         if resume_from_checkpoint:
             saving.restore(self, resume_from_checkpoint)
+        else:
+            saving.start_fresh(self)
         self._start_logging()
 
     def _start_logging(self) -> None:
@@ -392,9 +394,12 @@ class Trainer:
         return push_trainer_to_hub(self, repo_id, **kwargs)
 
     def finish(self) -> None:
-        """Load the best weights if asked, then close the trackers."""
+        """Load the best weights if asked, wait for a pending checkpoint upload (push_to_hub), close the trackers."""
         if self.config.load_best_model_at_end:
             saving.load_best_weights(self)
+        from .hub_sync import wait_for_pushes
+
+        wait_for_pushes(self)
         self.accelerator.wait_for_everyone()
         self.accelerator.end_training()
 
