@@ -62,25 +62,41 @@ def resolve_file(path: str | os.PathLike, filename: str, subfolder: str = "", re
 
     try:
         return hf_hub_download(path, filename=filename, subfolder=subfolder or None, repo_type=repo_type)
+    except LocalEntryNotFoundError as e:  # a subclass of EntryNotFoundError: must come first
+        if not required and (not is_offline() or _cached_as_missing(path, _join("", subfolder, filename), repo_type)):
+            return None
+        raise HubError(
+            f"`{path}` is not a local folder and `{_join('', subfolder, filename)}` is not in the Hub cache"
+            f"{' (HF_HUB_OFFLINE=1 forbids downloading it)' if is_offline() else ''}. "
+            "Pass an existing local path, or unset HF_HUB_OFFLINE and connect to download it."
+        ) from e
     except EntryNotFoundError:
         if not required:
             return None
         raise HubError(f"The Hub repo `{path}` has no file `{_join('', subfolder, filename)}`.") from None
-    except LocalEntryNotFoundError as e:
-        if not required and not is_offline():
-            return None
-        raise HubError(
-            f"`{path}` is not a local folder and `{_join('', subfolder, filename)}` is not in the Hub cache. "
-            "Pass an existing local path, or unset HF_HUB_OFFLINE and connect to download it."
-        ) from e
     except Exception as e:  # network errors, unknown repos, auth: one clear message
         if not required:
             return None
         raise HubError(f"Could not fetch `{filename}` from the Hub repo `{path}`: {e}") from e
 
 
+def _cached_as_missing(repo_id: str, filename: str, repo_type: str) -> bool:
+    """Whether the cache recorded (during an earlier online look-up) that the repo has no such file."""
+    from huggingface_hub import _CACHED_NO_EXIST, try_to_load_from_cache
+
+    return try_to_load_from_cache(repo_id, filename.replace(os.sep, "/"), repo_type=repo_type) is _CACHED_NO_EXIST
+
+
 def resolve_folder(path: str | os.PathLike, repo_type: str = "model", allow_patterns: list[str] | None = None) -> str:
     """Return a local folder for ``path``: itself when it exists, otherwise a snapshot of the Hub repo.
+
+    Args:
+        path: a local folder, or a Hub repo id (downloaded with ``snapshot_download`` into the standard HF cache).
+        repo_type: ``"model"`` or ``"dataset"``.
+        allow_patterns: only download the repo files matching these globs.
+
+    Returns:
+        The local folder.
 
     Raises:
         HubError: when it is not a folder and cannot be downloaded.

@@ -23,6 +23,7 @@ import hashlib
 import json
 import os
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -45,6 +46,8 @@ class LocalHub:
         self.lock = threading.Lock()
         self.requests: list[tuple[str, str]] = []  # (method, path) of every request, in order
         self.authorizations: set[str] = set()  # every Authorization header value seen
+        self.valid_tokens: set[str] | None = None  # when set, writes need "Authorization: Bearer <one of them>"
+        self.commit_delay = 0.0  # seconds each commit takes (to observe background uploads queueing)
         self.server: ThreadingHTTPServer | None = None
 
     @property
@@ -171,6 +174,9 @@ class HubHandler(BaseHTTPRequestHandler):
     def do_POST(self):
         parts, _ = self._record()
         body = self._body()
+        tokens = self.hub.valid_tokens
+        if tokens is not None and self.headers.get("Authorization") not in {f"Bearer {t}" for t in tokens}:
+            return self._error(401, None, "Invalid credentials in Authorization header")
         if parts == ["api", "repos", "create"]:
             return self._create(json.loads(body))
         if len(parts) >= 6 and parts[0] == "api" and parts[1] in PREFIXES and parts[4] in ("preupload", "commit"):
@@ -182,6 +188,7 @@ class HubHandler(BaseHTTPRequestHandler):
                 return self._json({"files": [{"path": f["path"], "uploadMode": "regular", "shouldIgnore": False,
                                               "oid": None} for f in files]})
             lines = [json.loads(line) for line in body.decode().splitlines() if line.strip()]
+            time.sleep(self.hub.commit_delay)
             oid = self.hub.commit(repo_type, repo_id, lines)
             url = f"{self.hub.endpoint}/{URL_PREFIX[repo_type]}{repo_id}/commit/{oid}"
             return self._json({"success": True, "commitOid": oid, "commitUrl": url, "pullRequestUrl": None})

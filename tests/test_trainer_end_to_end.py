@@ -108,7 +108,7 @@ def test_the_evaluate_script_reproduces_the_trainers_evaluation_of_a_checkpoint(
     import sys
 
     trainer, out, results = finished_run
-    script = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "scripts", "evaluate.py")
+    script = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "scripts", "evaluate_model.py")
     completed = subprocess.run([sys.executable, script, find_latest(os.path.join(out, "checkpoints")), text_data,
                                 "--device", "cpu", "--metrics", "accuracy", "f1"],
                                capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})

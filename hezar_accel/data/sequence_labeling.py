@@ -12,8 +12,6 @@ import os
 from dataclasses import dataclass
 from typing import Iterator
 
-import datasets
-
 from ..configs import DatasetConfig
 from ..constants import TaskType
 from ..errors import DataError, closest
@@ -196,7 +194,7 @@ class SequenceLabelingDataset(Dataset):
         self.id2label = {int(k): str(v) for k, v in self.config.id2label.items()}
         self.label2id = {v: k for k, v in self.id2label.items()}
         tokens, tag_ids, self.num_skipped = self._tag_ids(found)
-        self.data, self.num_unscored_words = self._encode(tokens, tag_ids, found.source)
+        self.data, self.num_unscored_words = self._encode(tokens, tag_ids)
         self.data_collator = PaddingCollator({"token_ids": self.tokenizer.pad_token_id,
                                               "labels": self.config.ignore_index})
 
@@ -230,7 +228,9 @@ class SequenceLabelingDataset(Dataset):
             raise DataError(f"`{found.source}`: no sentence is left (all {len(bad)} had unknown tags).")
         return tokens, tag_ids, len(bad)
 
-    def _encode(self, tokens: list, tag_ids: list, source: str):
+    def _encode(self, tokens: list, tag_ids: list):
+        import datasets
+
         config, tokenizer = self.config, self.tokenizer
 
         def encode(rows):

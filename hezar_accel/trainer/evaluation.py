@@ -50,24 +50,26 @@ def evaluation_loop(trainer) -> dict[str, float]:
 
 def _kept_in_last_batch(acc, size: int) -> int:
     """How many samples of this process's batch ``gather_for_metrics`` keeps (the rest pad the last round)."""
-    state = acc.gradient_state
-    if acc.num_processes == 1 or not state.end_of_dataloader or state.remainder <= 0:
-        return size
-    return max(0, min(size, state.remainder - acc.process_index * size))
+    return max(0, min(size, acc.gradient_state.remainder - acc.process_index * size))
 
 
 def _real_part_loss(trainer, input_batch: dict, loss: torch.Tensor):
-    """The batch's mean loss and target count, over the samples that are not padding duplicates."""
+    """The batch's mean loss and target count, over the samples that are not padding duplicates.
+
+    On the padded last round every process runs one extra forward (on at least one sample, weighted 0 when it keeps
+    none), so sharded models (FSDP, ZeRO-3), whose forward is a collective, stay in step.
+    """
     from .setup import count_targets
 
-    model = trainer.unwrapped_model
+    acc, model = trainer.accelerator, trainer.unwrapped_model
+    state = acc.gradient_state
+    if acc.num_processes == 1 or not state.end_of_dataloader or state.remainder <= 0:
+        return loss, count_targets(input_batch, model)
     size = input_batch["labels"].shape[0]
-    kept = _kept_in_last_batch(trainer.accelerator, size)
-    if kept < size:  # recompute on the real samples only (once per evaluation, on the last batch)
-        input_batch = {k: v[:kept] if isinstance(v, torch.Tensor) and v.shape[:1] == (size,) else v
-                       for k, v in input_batch.items()}
-        if kept == 0:
-            return torch.zeros((), device=loss.device), torch.zeros((), dtype=torch.float64, device=loss.device)
-        with trainer.accelerator.autocast():
-            loss = trainer.compute_loss(trainer.forward(input_batch), input_batch)
-    return loss, count_targets(input_batch, model)
+    kept = _kept_in_last_batch(acc, size)
+    part = {k: v[:max(kept, 1)] if isinstance(v, torch.Tensor) and v.shape[:1] == (size,) else v
+            for k, v in input_batch.items()}
+    with acc.autocast():
+        part_loss = trainer.compute_loss(trainer.forward(part), part)
+    targets = count_targets(part, model)
+    return part_loss, targets if kept > 0 else torch.zeros_like(targets)

@@ -91,6 +91,10 @@ class HubUploader:
             self._cond.notify_all()
         self._thread.join()
 
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
     def _run(self) -> None:
         while True:
             with self._cond:
@@ -116,7 +120,7 @@ class HubUploader:
 def push_checkpoint(trainer, checkpoint: str, step: int) -> None:
     """Main process, after ``checkpoint`` is complete: queue it for upload to ``config.hub_model_id``."""
     uploader = getattr(trainer, "_hub_uploader", None)
-    if uploader is None:
+    if uploader is None or uploader.closed:
         uploader = trainer._hub_uploader = HubUploader(trainer.config.hub_model_id, trainer.config.checkpoints_path)
     uploader.submit(checkpoint, step)
 
@@ -125,5 +129,4 @@ def wait_for_pushes(trainer) -> None:
     """Block until the trainer's last checkpoint upload (if any) is done; failures were already warned about."""
     uploader = getattr(trainer, "_hub_uploader", None)
     if uploader is not None:
-        uploader.close()
-        trainer._hub_uploader = None
+        uploader.close()  # kept on the trainer for its uploaded/skipped/failed record; a later save starts a new one

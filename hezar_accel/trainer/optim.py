@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import math
-from functools import partial
-
 import torch
 from torch import nn
 
@@ -42,33 +40,51 @@ def build_optimizer(model: nn.Module, name: str, learning_rate: float, weight_de
     return _OPTIMIZERS[OptimizerType(name)](parameter_groups(model, weight_decay), **kwargs)
 
 
-def _lr_lambda(step: int, kind: str, warmup: int, total: int, power: float, end_ratio: float) -> float:
-    if warmup and step < warmup:
-        return (step + 1) / (warmup + 1)
-    if kind == LRSchedulerType.CONSTANT:
-        return 1.0
-    progress = min(1.0, (step - warmup) / max(1, total - warmup))
-    if kind == LRSchedulerType.LINEAR:
-        return max(0.0, 1.0 - progress)
-    if kind == LRSchedulerType.COSINE:
-        return 0.5 * (1.0 + math.cos(math.pi * progress))
-    return end_ratio + (1.0 - end_ratio) * (1.0 - progress) ** power  # polynomial
+class Schedule:
+    """LR multiplier per update: linear warm-up, then constant/linear/cosine/polynomial decay.
+
+    A callable object rather than a closure: ``LambdaLR`` saves its ``__dict__`` in checkpoints, and its length can
+    be set after ``accelerator.prepare`` (which needs the scheduler, e.g. for DeepSpeed) once the step plan is known.
+    """
+
+    def __init__(self, kind: str | None, total: int = 1, warmup: int = 0, power: float = 1.0, end_ratio: float = 0.0):
+        # Plain str (not the enum): the scheduler state is reloaded with torch.load(weights_only=True).
+        self.kind, self.total, self.warmup = str(kind or LRSchedulerType.CONSTANT), total, warmup
+        self.power, self.end_ratio = power, end_ratio
+
+    def __call__(self, step: int) -> float:
+        if self.warmup and step < self.warmup:
+            return (step + 1) / (self.warmup + 1)
+        if self.kind == LRSchedulerType.CONSTANT:
+            return 1.0
+        progress = min(1.0, (step - self.warmup) / max(1, self.total - self.warmup))
+        if self.kind == LRSchedulerType.LINEAR:
+            return max(0.0, 1.0 - progress)
+        if self.kind == LRSchedulerType.COSINE:
+            return 0.5 * (1.0 + math.cos(math.pi * progress))
+        return self.end_ratio + (1.0 - self.end_ratio) * (1.0 - progress) ** self.power  # polynomial
 
 
-def build_scheduler(optimizer: torch.optim.Optimizer, name: str | None, total_steps: int, warmup_steps: int,
-                    kwargs: dict | None = None) -> torch.optim.lr_scheduler.LambdaLR:
-    """A per-update LR multiplier schedule: linear warm-up, then constant/linear/cosine/polynomial decay.
+def build_scheduler(optimizer: torch.optim.Optimizer, name: str | None, kwargs: dict | None = None
+                    ) -> torch.optim.lr_scheduler.LambdaLR:
+    """A per-update LR schedule over ``optimizer`` whose length is set later by :func:`set_schedule_length`.
 
     Args:
         name: scheduler type, None = constant (after warm-up).
-        total_steps: optimizer updates of the whole run.
-        warmup_steps: updates of linear warm-up (0 = off).
         kwargs: polynomial options ``power`` (default 1.0) and ``lr_end_ratio`` (default 0.0).
-
-    Returns:
-        A ``LambdaLR``; a module-level function (not a lambda) so its state dict pickles for checkpoints.
     """
     kwargs = kwargs or {}
-    fn = partial(_lr_lambda, kind=name or LRSchedulerType.CONSTANT, warmup=warmup_steps, total=total_steps,
-                 power=float(kwargs.get("power", 1.0)), end_ratio=float(kwargs.get("lr_end_ratio", 0.0)))
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, fn)
+    schedule = Schedule(name, power=float(kwargs.get("power", 1.0)), end_ratio=float(kwargs.get("lr_end_ratio", 0.0)))
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
+
+
+def set_schedule_length(scheduler, total_steps: int, warmup_steps: int) -> None:
+    """Give the schedule its length, and re-apply the multiplier of the current step to the optimizer's LRs."""
+    inner = getattr(scheduler, "scheduler", scheduler)  # accelerate wraps it
+    for schedule in getattr(inner, "lr_lambdas", []):
+        if isinstance(schedule, Schedule):
+            schedule.total, schedule.warmup = total_steps, warmup_steps
+    optimizer = inner.optimizer
+    for group, base, fn in zip(optimizer.param_groups, inner.base_lrs, inner.lr_lambdas):
+        group["lr"] = base * fn(inner.last_epoch)
+    inner._last_lr = [group["lr"] for group in optimizer.param_groups]

@@ -91,6 +91,26 @@ def _training_texts(dataset_section: dict):
     return (str(t) for t in table[field])
 
 
+def _shared_preprocessor(config: TrainerConfig, recipe: dict):
+    """Build the preprocessor once: under several processes the main one builds (e.g. trains a tokenizer, which is
+    not deterministic across runs) and saves it, and the others load that copy, so every process shares one vocabulary."""
+    import os
+
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        return build_preprocessor(recipe["preprocessor"], recipe["dataset"])
+    import torch
+    from accelerate import PartialState
+
+    from ..preprocessors import Preprocessor
+
+    state = PartialState(cpu=config.use_cpu or config.device == "cpu" or not torch.cuda.is_available())
+    folder = os.path.join(config.output_dir, "built_preprocessor")
+    if state.is_main_process:
+        build_preprocessor(recipe["preprocessor"], recipe["dataset"]).save(folder, subfolder="")
+    state.wait_for_everyone()
+    return Preprocessor.load(folder, subfolder="")
+
+
 def _checkpoint_preprocessor(config: TrainerConfig):
     """On resume, the preprocessor saved in the checkpoint: re-training a tokenizer could give another vocabulary."""
     if not config.resume_from_checkpoint:
@@ -149,7 +169,7 @@ def build_trainer(recipe: dict):
     for section in ("dataset", "model", "preprocessor"):
         if not recipe.get(section):
             raise ConfigError("recipe", [f"{section}: missing section"])
-    preprocessor = _checkpoint_preprocessor(config) or build_preprocessor(recipe["preprocessor"], recipe["dataset"])
+    preprocessor = _checkpoint_preprocessor(config) or _shared_preprocessor(config, recipe)
     train, evaluation = build_datasets(recipe["dataset"], preprocessor)
     model = build_model(recipe["model"], train, preprocessor)
     return Trainer(config, model, train_dataset=train, eval_dataset=evaluation,

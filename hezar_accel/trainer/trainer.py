@@ -31,7 +31,7 @@ from .info import format_info, info_rows
 from .evaluation import evaluation_loop
 from .guards import NonFiniteTracker, StopSignal, all_finite, raise_if_non_finite, stop_if_signalled
 from .loggers import log_row, start_run_logs
-from .optim import build_optimizer, build_scheduler
+from .optim import build_optimizer, build_scheduler, set_schedule_length
 from .setup import RunningLoss, build_dataloaders, check_inputs, count_targets, epoch_dataloader, update_groups
 from .state import TrainerState
 from .steps import plan_steps
@@ -77,17 +77,18 @@ class Trainer:
                                                  self.accelerator.device.type)
         if config.torch_compile:
             model = torch.compile(model)
-        self.model, self.optimizer, self.train_dataloader, self.eval_dataloader = self.accelerator.prepare(
-            model, optimizer, train_dl, eval_dl)
-        self.plan, self.lr_scheduler = None, None
+        # The scheduler goes through prepare with the optimizer (DeepSpeed needs both at once); its length is only
+        # known from the prepared dataloader, so it is set right after.
+        scheduler = lr_scheduler or build_scheduler(optimizer, config.lr_scheduler, config.lr_scheduler_kwargs)
+        (self.model, self.optimizer, self.train_dataloader, self.eval_dataloader,
+         self.lr_scheduler) = self.accelerator.prepare(model, optimizer, train_dl, eval_dl, scheduler)
+        self.plan = None
         if self.train_dataloader is not None:  # without training data the Trainer only evaluates
             self.plan = plan_steps(len(self.train_dataloader), config.gradient_accumulation_steps, config.num_epochs,
                                    config.max_steps, config.warmup_steps, config.save_steps, config.log_steps,
                                    config.eval_steps)
-            scheduler = lr_scheduler or build_scheduler(self.optimizer.optimizer, config.lr_scheduler,
-                                                        self.plan.total_steps, self.plan.warmup_steps,
-                                                        config.lr_scheduler_kwargs)
-            self.lr_scheduler = self.accelerator.prepare(scheduler)
+            if lr_scheduler is None:
+                set_schedule_length(self.lr_scheduler, self.plan.total_steps, self.plan.warmup_steps)
         self.metrics_handler = metrics_handler or get_metrics_handler_class(config.task)(
             config.metrics, model_config=self.unwrapped_model.config, preprocessor=self.unwrapped_model.preprocessor)
         self.state = TrainerState(total_steps=self.plan.total_steps if self.plan else 0, run_name=config.run_name)

@@ -4,7 +4,7 @@ Parameters are named as in Hezar, which wraps 🤗 ``GPT2LMHeadModel`` as ``self
 ``gpt2.transformer.wpe``, ``gpt2.transformer.h.<i>.{ln_1, attn.c_attn, attn.c_proj, ln_2, mlp.c_fc, mlp.c_proj}``,
 ``gpt2.transformer.ln_f`` and ``gpt2.lm_head`` (tied to ``wte``), with GPT-2's ``Conv1D`` layout (weights are
 ``(in, out)``). A bare 🤗/OpenAI ``GPT2LMHeadModel`` state dict (no ``gpt2.`` prefix, with or without the old
-``attn.bias`` mask buffers and ``lm_head.weight``) loads too.
+``attn.bias`` mask buffers) loads too.
 """
 
 from __future__ import annotations
@@ -74,7 +74,7 @@ class GPT2TextGenerationConfig(ModelConfig):
     n_ctx: int | None = None
     gradient_checkpointing: bool = False
     summary_activation: Any = None
-    summary_first_dropout: float | None = None
+    summary_first_dropout: float | None = 0.1
     generation: dict | None = None
 
     def validate(self) -> list[str]:
@@ -225,11 +225,13 @@ class GPT2TextGeneration(Model):
         return [{"generated_text": text.strip()} for text in texts]
 
     def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
-        """Load Hezar-named weights, or a bare 🤗 ``GPT2LMHeadModel`` state dict (prefixed with ``gpt2.`` here; the
-        old causal-mask buffers are dropped and a missing tied ``lm_head.weight`` is taken from ``wte``)."""
+        """Load Hezar-named weights, or a bare 🤗 ``GPT2LMHeadModel`` state dict (its keys get the ``gpt2.`` prefix
+        here, and the old causal-mask buffers ``attn.bias``/``attn.masked_bias`` are dropped).
+
+        ``lm_head.weight`` is ``wte.weight``: a file without it (🤗 safetensors leave tied weights out) still loads
+        every weight, and the key is reported missing as safetensors' ``load_model`` expects; load such a file with
+        ``Model.load(..., strict=False)``.
+        """
         state = {("gpt2." + k if k.startswith(_HF_PREFIXES) else k): v for k, v in state_dict.items()
                  if not k.endswith(_OLD_BUFFERS)}
-        wte = state.get("gpt2.transformer.wte.weight")
-        if wte is not None:
-            state.setdefault("gpt2.lm_head.weight", wte)
         return super().load_state_dict(state, strict=strict, assign=assign)

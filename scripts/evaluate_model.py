@@ -1,6 +1,8 @@
 """Evaluate a saved model folder on a dataset split and print its metrics.
 
-    accelerate launch scripts/evaluate.py MODEL_FOLDER DATA_PATH [--split test] [--metrics f1 accuracy] [--batch-size 32]
+(Not named evaluate.py: a script of that name would shadow the 🤗 `evaluate` package for every script in this folder.)
+
+    accelerate launch scripts/evaluate_model.py MODEL_FOLDER DATA_PATH [--split test] [--metrics f1 accuracy] [--batch-size 32]
 
 MODEL_FOLDER is any Hezar-format model folder (e.g. a checkpoint) or Hub repo id; its preprocessor encodes the data.
 Runs on any number of processes with the same (exact) result.
@@ -10,16 +12,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import tempfile
 
-# This file is named like the 🤗 `evaluate` package; drop its own folder from the import path so `import evaluate`
-# (used by the metrics) finds the package, not this script.
-_HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _HERE]
-
-from hezar_accel.data import Dataset  # noqa: E402
+from hezar_accel.data import Dataset
 from hezar_accel.errors import HezarAccelError
 from hezar_accel.models import Model
 from hezar_accel.trainer import Trainer, TrainerConfig
