@@ -445,10 +445,21 @@ def startup_main(args) -> int:
             trainer.bench_clock = clock
             quiet(trainer.train)
             quiet(trainer.evaluate)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
     print(RESULT_PREFIX + json.dumps({"variant": args.startup, "startup_s": clock.first_wall - start_wall,
-                                      "peak_rss_mb": peak}))
+                                      "peak_rss_mb": peak_rss_mb()}))
     return 0
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process's own address space (MiB).
+
+    ``getrusage().ru_maxrss`` survives fork and exec on Linux: a child spawned by this (large) benchmark process would
+    report at least the parent's peak. ``VmHWM`` belongs to the address space made by exec, so it is the child's own.
+    """
+    with contextlib.suppress(OSError, StopIteration, ValueError):
+        with open("/proc/self/status") as f:
+            return int(next(line for line in f if line.startswith("VmHWM:")).split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
 def child_args(args, work: Workload, variant: str) -> list[str]:
@@ -478,7 +489,10 @@ def _peer_installed(name: str) -> bool:
 
 
 def run_transformers_peer(work: Workload, tmp: str, rep: int) -> dict:
-    """The 🤗 Transformers Trainer on the same initial weights, data, collator and settings."""
+    """The 🤗 Transformers Trainer on the same initial weights, data, collator and settings.
+
+    Its own random order (no length grouping: it looks for ``input_ids``), the same AdamW/linear schedule/clipping.
+    """
     from transformers import Trainer, TrainerCallback, TrainingArguments
     from hezar_accel.metrics import get_metrics_handler_class
 
@@ -518,8 +532,7 @@ def run_transformers_peer(work: Workload, tmp: str, rep: int) -> dict:
         warmup_steps=math.floor(spec["warmup"] * args.max_steps), max_grad_norm=MAX_GRAD_NORM,
         logging_steps=min(spec["log_steps"], args.max_steps), save_strategy="no", eval_strategy="no",
         report_to=[], disable_tqdm=True, seed=args.seed, use_cpu=args.device == "cpu",
-        bf16=args.mixed_precision == "bf16", dataloader_num_workers=0, remove_unused_columns=False,
-        group_by_length=spec["group_by_length"], length_column_name="__none__")
+        bf16=args.mixed_precision == "bf16", dataloader_num_workers=0, remove_unused_columns=False)
     trainer = Trainer(model=wrapped, args=training_args, train_dataset=work.train, eval_dataset=work.eval,
                       data_collator=work.train.data_collator, callbacks=[Tick()], compute_metrics=compute_metrics,
                       preprocess_logits_for_metrics=lambda logits, labels: logits.argmax(-1))
@@ -533,40 +546,49 @@ def run_transformers_peer(work: Workload, tmp: str, rep: int) -> dict:
 
 
 def run_hezar_peer(work: Workload, tmp: str, rep: int) -> dict:
-    """Hezar's own Trainer on the same initial weights and data (Hezar's model classes share the parameter names)."""
+    """Hezar's own Trainer on the same initial weights and data (its BERT models share our parameter names).
+
+    Hezar's loop differs by design: its own shuffled order, AdamW over all parameters, no clipping, a loss ``.item()``
+    per step; it is a reference point, not an identical computation.
+    """
+    import dataclasses
+
     import hezar.models
     from hezar.configs import TrainerConfig
+    from hezar.preprocessors import Preprocessor
     from hezar.trainer import Trainer
 
     args, spec = work.args, work.spec
     ours = work.make_model()
-    cls_name = type(ours).__name__
-    config = getattr(hezar.models, f"{cls_name}Config")(**{k: v for k, v in ours.config.to_dict().items()
-                                                            if k not in ("name", "config_type")})
-    model = getattr(hezar.models, cls_name)(config)
+    name = type(ours).__name__
+    config_cls = getattr(hezar.models, f"{name}Config")
+    known = {f.name for f in dataclasses.fields(config_cls) if f.init}
+    config = config_cls(**{k: v for k, v in ours.config.to_dict().items() if k in known and k != "name"})
+    model = getattr(hezar.models, name)(config)
     model.load_state_dict(ours.state_dict(), strict=False)
     clock = StepClock(args)
 
     class TimedHezarTrainer(Trainer):
         def training_step(self, input_batch):
-            if len(clock.times) >= args.max_steps:
-                raise _StopRun
-            out = super().training_step(input_batch)
-            clock.tick(input_batch, None)
-            return out
+            self._bench_batch = input_batch
+            return super().training_step(input_batch)
+
+        def optimization_step(self):
+            super().optimization_step()
+            clock.tick(self._bench_batch, None)
 
     trainer_config = TrainerConfig(
         output_dir=os.path.join(tmp, f"hezar_{rep}"), task=spec["task"], device=args.device, num_epochs=1,
-        batch_size=args.batch_size, eval_batch_size=args.eval_batch_size, optimizer="adamw",
-        learning_rate=spec["learning_rate"], weight_decay=spec["weight_decay"], metrics=spec["metrics"],
-        log_steps=min(spec["log_steps"], args.max_steps), mixed_precision=None if args.mixed_precision == "no" else "bf16")
-    trainer = TimedHezarTrainer(model=model, config=trainer_config, train_dataset=work.train, eval_dataset=work.eval,
-                                data_collator=work.train.data_collator, preprocessor=work.tokenizer)
-    try:
-        quiet(trainer.inner_training_loop, 1)
-    except _StopRun:
-        pass
+        max_steps=args.max_steps, batch_size=args.batch_size, eval_batch_size=args.eval_batch_size,
+        optimizer="adamw", learning_rate=spec["learning_rate"], weight_decay=spec["weight_decay"],
+        metrics=spec["metrics"], log_steps=min(spec["log_steps"], args.max_steps), save_enabled=False,
+        use_cpu=args.device == "cpu", mixed_precision=None if args.mixed_precision == "no" else "bf16", seed=args.seed)
+    trainer = quiet(TimedHezarTrainer, model=model, config=trainer_config, train_dataset=work.train,
+                    eval_dataset=work.eval, data_collator=work.train.data_collator,
+                    preprocessor=Preprocessor.load(work.info["tokenizer_dir"]))  # our folder is Hezar's format
+    quiet(trainer.inner_training_loop, 1)
     out = clock.throughput(args.warmup_steps)
+    quiet(trainer.evaluate)
     t0 = time.perf_counter()
     quiet(trainer.evaluate)
     out["eval_samples_per_s"] = len(work.eval) / (time.perf_counter() - t0)
@@ -728,9 +750,11 @@ def _uptime() -> str:
 def run_peers(work: Workload, tmp: str, rep: int, runs: dict, peers: dict) -> None:
     for name in [p for p in peers if "skipped" not in peers[p] and "error" not in peers[p]]:
         try:
-            runs.setdefault(name, []).append(PEER_RUNNERS[name](work, tmp, rep))
+            result = PEER_RUNNERS[name](work, tmp, rep)
+            runs.setdefault(name, []).append(result)
         except Exception as e:  # a peer's API drift must not sink the benchmark
             peers[name] = {"error": f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"}
+            runs.pop(name, None)
         gc.collect()
 
 

@@ -171,7 +171,7 @@ def load_weights_only(trainer, path: str, global_step: int) -> None:
         with warnings.catch_warnings():  # "scheduler.step() before optimizer.step()": intended here
             warnings.simplefilter("ignore")
             for _ in range(global_step):
-                trainer.lr_scheduler.scheduler.step()
+                getattr(trainer.lr_scheduler, "scheduler", trainer.lr_scheduler).step()
     trainer.accelerator.print(f"`{path}` has no accelerate/ folder (e.g. a checkpoint pushed to the Hub): restored the "
                               "weights, trainer state and LR schedule; the optimizer state and RNG start fresh.")
 

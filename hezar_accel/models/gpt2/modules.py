@@ -92,6 +92,8 @@ class GPT2Attention(nn.Module):
 
 
 class GPT2MLP(nn.Module):
+    """Position-wise feed-forward: ``c_proj(act(c_fc(x)))`` with residual dropout."""
+
     def __init__(self, n_embd: int, n_inner: int, activation: str, resid_pdrop: float):
         super().__init__()
         self.c_fc = Conv1D(n_embd, n_inner)
