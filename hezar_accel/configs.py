@@ -202,7 +202,11 @@ class Config:
         folder = os.path.join(path, subfolder) if subfolder else os.fspath(path)
         os.makedirs(folder, exist_ok=True)
         file_path = os.path.join(folder, filename or self.default_filename)
-        dump_yaml(self.to_dict(), file_path)
+        # Like Hezar, leave out fields that are None by default and still None: the reader's default then applies
+        # (Hezar's own defaults when Hezar reads the file), and loading here gives the same value back.
+        defaults = {f.name: f.default for f in dataclasses.fields(self)}
+        data = {k: v for k, v in self.to_dict().items() if not (v is None and defaults.get(k) is None)}
+        dump_yaml(data, file_path)
         return file_path
 
     def push_to_hub(self, repo_id: str, filename: str | None = None, subfolder: str = "", commit_message: str | None = None,
@@ -213,11 +217,7 @@ class Config:
             repo_id: ``owner/name``; created when missing. filename/subfolder: as for :meth:`save`.
             commit_message, private, token: see :func:`hezar_accel.hub.upload_folder_to_hub` (the token is never saved).
 
-        Returns:
-            The commit URL.
-
-        Raises:
-            HubError: the upload failed.
+        Returns: the commit URL. Raises: HubError when the upload fails.
         """
         from .hub import push_saved_to_hub
 

@@ -28,7 +28,6 @@ import math
 import os
 import platform
 import resource
-import shutil
 import statistics
 import subprocess
 import sys
@@ -77,6 +76,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--repeats", type=int, default=3, help="interleaved repetitions of every variant")
     p.add_argument("--max-steps", type=int, default=60, help="optimizer updates per training repetition")
     p.add_argument("--warmup-steps", type=int, default=None, help="updates left out of the throughput (default: ~1/6)")
+    p.add_argument("--eval-passes", type=int, default=3, help="timed passes over the eval set (after one warm-up pass)")
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--eval-batch-size", type=int, default=64)
     p.add_argument("--seed", type=int, default=42)
@@ -202,6 +202,25 @@ class StepClock:
 def _sync(args) -> None:
     if args.device == "cuda":
         torch.cuda.synchronize()
+
+
+def timed_eval(args, evaluate) -> float:
+    """Samples/s of ``--eval-passes`` passes of ``evaluate()`` (returns the samples it saw), after one warm-up pass."""
+    evaluate()
+    t0 = time.perf_counter()
+    samples = sum(evaluate() for _ in range(args.eval_passes))
+    _sync(args)
+    return samples / (time.perf_counter() - t0)
+
+
+def counting(evaluate, samples: int, results: list | None = None):
+    """``evaluate`` (stdout silenced) as a callable returning the number of samples it scored, for ``timed_eval``."""
+    def call() -> int:
+        result = quiet(evaluate)
+        if results is not None:
+            results.append(result)
+        return samples
+    return call
 
 
 def _autocast(args):
@@ -342,11 +361,7 @@ def run_raw(work: Workload, tmp: str) -> dict:
     clock = StepClock(args)
     model, optimizer = raw_train(work, clock)
     out = clock.throughput(args.warmup_steps)
-    raw_eval(work, model)  # warm-up pass
-    t0 = time.perf_counter()
-    n = raw_eval(work, model)
-    _sync(args)
-    out["eval_samples_per_s"] = n / (time.perf_counter() - t0)
+    out["eval_samples_per_s"] = timed_eval(args, lambda: raw_eval(work, model))
     path = os.path.join(tmp, "raw_checkpoint.pt")
     t0 = time.perf_counter()
     torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict()}, path)
@@ -377,12 +392,9 @@ def run_hezar_accel(work: Workload, tmp: str, rep: int) -> dict:
     quiet(trainer.train)
     out = clock.throughput(args.warmup_steps)
     out["build_s"] = build_s
-    quiet(trainer.evaluate)  # warm-up pass
-    t0 = time.perf_counter()
-    results = quiet(trainer.evaluate)
-    _sync(args)
-    out["eval_samples_per_s"] = len(work.eval) / (time.perf_counter() - t0)
-    out["eval_results"] = results
+    results = []
+    out["eval_samples_per_s"] = timed_eval(args, counting(trainer.evaluate, len(work.eval), results))
+    out["eval_results"] = results[-1]
     t0 = time.perf_counter()
     out["late_checkpoint"] = quiet(trainer.save_checkpoint)
     out["save_s"] = time.perf_counter() - t0
@@ -466,7 +478,7 @@ def child_args(args, work: Workload, variant: str) -> list[str]:
     argv = [sys.executable, os.path.abspath(__file__), "--startup", variant, "--workload", args.workload,
             "--preset", args.preset, "--device", args.device, "--mixed-precision", args.mixed_precision,
             "--threads", str(args.threads), "--max-steps", str(args.max_steps), "--warmup-steps", str(args.warmup_steps),
-            "--batch-size", str(args.batch_size), "--eval-batch-size", str(args.eval_batch_size), "--seed", str(args.seed),
+            "--eval-passes", str(args.eval_passes), "--batch-size", str(args.batch_size), "--eval-batch-size", str(args.eval_batch_size), "--seed", str(args.seed),
             "--tokenizer-dir", work.info["tokenizer_dir"], "--data-dir", work.data_dir]
     return argv
 
@@ -538,10 +550,7 @@ def run_transformers_peer(work: Workload, tmp: str, rep: int) -> dict:
                       preprocess_logits_for_metrics=lambda logits, labels: logits.argmax(-1))
     quiet(trainer.train)
     out = clock.throughput(args.warmup_steps)
-    quiet(trainer.evaluate)
-    t0 = time.perf_counter()
-    quiet(trainer.evaluate)
-    out["eval_samples_per_s"] = len(work.eval) / (time.perf_counter() - t0)
+    out["eval_samples_per_s"] = timed_eval(args, counting(trainer.evaluate, len(work.eval)))
     return out
 
 
@@ -565,7 +574,7 @@ def run_hezar_peer(work: Workload, tmp: str, rep: int) -> dict:
     known = {f.name for f in dataclasses.fields(config_cls) if f.init}
     config = config_cls(**{k: v for k, v in ours.config.to_dict().items() if k in known and k != "name"})
     model = getattr(hezar.models, name)(config)
-    model.load_state_dict(ours.state_dict(), strict=False)
+    model.load_state_dict(ours.state_dict())
     clock = StepClock(args)
 
     class TimedHezarTrainer(Trainer):
@@ -588,10 +597,7 @@ def run_hezar_peer(work: Workload, tmp: str, rep: int) -> dict:
                     preprocessor=Preprocessor.load(work.info["tokenizer_dir"]))  # our folder is Hezar's format
     quiet(trainer.inner_training_loop, 1)
     out = clock.throughput(args.warmup_steps)
-    quiet(trainer.evaluate)
-    t0 = time.perf_counter()
-    quiet(trainer.evaluate)
-    out["eval_samples_per_s"] = len(work.eval) / (time.perf_counter() - t0)
+    out["eval_samples_per_s"] = timed_eval(args, counting(trainer.evaluate, len(work.eval)))
     return out
 
 

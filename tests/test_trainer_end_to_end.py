@@ -54,8 +54,11 @@ def test_saved_train_config_is_exactly_what_the_user_asked_for(finished_run):
     latest = find_latest(os.path.join(out, "checkpoints"))
     with open(os.path.join(latest, "train", "train_config.yaml"), encoding="utf-8") as f:
         saved = yaml.safe_load(f)
-    assert saved == trainer.config.to_dict()
+    assert saved == {k: v for k, v in trainer.config.to_dict().items() if v is not None}
     assert saved["log_steps"] == 4 and saved["warmup_steps"] == 0
+    from hezar_accel.trainer import TrainerConfig
+
+    assert TrainerConfig.load(os.path.join(latest, "train")) == trainer.config
 
 
 def test_csv_log_has_step_rows_and_epoch_rows_with_metrics(finished_run):

@@ -27,18 +27,25 @@ def make_text_data(folder: str, n_train: int = 64, n_test: int = 21, labels=("ha
             writer.writerows({"text": f"{CUES[r['label']]} {r['text']}", "label": r["label"]} for r in rows)
     with open(os.path.join(folder, "dataset_config.yaml"), "w", encoding="utf-8") as f:
         f.write("name: text_classification\nconfig_type: dataset\ntask: text_classification\nmax_length: 32\n")
-    # Trained once and saved: 🤗 tokenizers' trainer breaks frequency ties differently from run to run, and every
-    # process of a test must see the same vocabulary.
-    train_tokenizer(folder).save(os.path.join(folder, "tokenizer"))
+    # A vocabulary chosen deterministically (🤗 tokenizers' trainer breaks frequency ties differently from run to
+    # run), saved once: every test run and every process of a test sees the same token ids.
+    build_tokenizer(folder).save(os.path.join(folder, "tokenizer"))
     return folder
 
 
-def train_tokenizer(data_folder: str):
+def build_tokenizer(data_folder: str, words: int = 250):
+    """All characters (as word starts and ``##`` continuations) plus the most frequent words, ties broken by text."""
+    import collections
+
     from hezar_accel.preprocessors import WordPieceTokenizer
 
     with open(os.path.join(data_folder, "train.csv"), encoding="utf-8") as f:
         texts = [r["text"] for r in csv.DictReader(f)]
-    return WordPieceTokenizer.train(texts, vocab_size=400, min_frequency=1, max_length=32)
+    base = WordPieceTokenizer.from_vocab([], max_length=32)
+    pieces = [w for t in texts for w, _ in base.backend.pre_tokenizer.pre_tokenize_str(base.backend.normalizer.normalize_str(t))]
+    chars = sorted({c for w in pieces for c in w})
+    frequent = [w for w, _ in sorted(collections.Counter(pieces).items(), key=lambda kv: (-kv[1], kv[0]))[:words]]
+    return WordPieceTokenizer.from_vocab(chars + ["##" + c for c in chars] + frequent, max_length=32)
 
 
 def make_tokenizer(data_folder: str):
@@ -51,8 +58,8 @@ def make_model(id2label: dict, vocab_size: int, seed: int = 0, dropout: float = 
     from hezar_accel.models import BertTextClassification, BertTextClassificationConfig
 
     torch.manual_seed(seed)
-    config = BertTextClassificationConfig(id2label=id2label, vocab_size=vocab_size, hidden_size=16,
-                                          num_hidden_layers=1, num_attention_heads=2, intermediate_size=32,
+    config = BertTextClassificationConfig(id2label=id2label, vocab_size=vocab_size, hidden_size=32,
+                                          num_hidden_layers=1, num_attention_heads=2, intermediate_size=64,
                                           max_position_embeddings=32, hidden_dropout_prob=dropout,
                                           attention_probs_dropout_prob=dropout)
     return BertTextClassification(config)

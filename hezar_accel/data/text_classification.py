@@ -57,11 +57,14 @@ def tokenizer_of(preprocessor, owner: str):
     """
     from ..preprocessors.tokenizers import Tokenizer
 
-    if isinstance(preprocessor, Tokenizer):
+    def is_tokenizer(obj) -> bool:  # ours, or a Hezar tokenizer (same call contract and pad_token_id)
+        return isinstance(obj, Tokenizer) or (callable(obj) and hasattr(obj, "pad_token_id") and hasattr(obj, "decode"))
+
+    if is_tokenizer(preprocessor):
         return preprocessor
     if isinstance(preprocessor, dict):
         for value in preprocessor.values():
-            if isinstance(value, Tokenizer):
+            if is_tokenizer(value):
                 return value
     raise DataError(f"{owner} needs a tokenizer: pass preprocessor= or tokenizer_path= (a model folder with preprocessor/).")
 

@@ -37,7 +37,8 @@ class ImageProcessorConfig(PreprocessorConfig):
         mean: per-channel mean subtracted after rescaling (one value broadcasts to every channel). None = off.
         std: per-channel std divided by after subtracting ``mean``. Set both or neither.
         rescale: factor applied to the 0-255 pixel values, e.g. ``1/255``. None = off.
-        resample: Pillow resampling filter id (0 nearest, 2 bilinear, 3 bicubic, 1 lanczos ...). None = bilinear.
+        resample: Pillow resampling filter id (0 nearest, 2 bilinear, 3 bicubic, 1 lanczos ...). None = Pillow's default
+            (bicubic), as in Hezar, so a Hezar config without the key preprocesses identically.
         size: ``(width, height)`` of every output image. None = keep each image's size (then all must agree).
         mirror: flip images left-right (for right-to-left text models trained on mirrored images).
         gray_scale: convert to one gray channel; otherwise to three RGB channels.
@@ -189,7 +190,7 @@ class ImageProcessor(Preprocessor):
     def _resize(self, image):
         Image = _pil()
         width, height = self.config.size
-        resample = Image.Resampling(self.config.resample if self.config.resample is not None else Image.Resampling.BILINEAR)
+        resample = Image.Resampling(self.config.resample if self.config.resample is not None else Image.Resampling.BICUBIC)
         if not self.config.keep_aspect_ratio:
             return image.resize((width, height), resample=resample)
         new_width = max(1, min(width, round(image.width * height / max(image.height, 1))))

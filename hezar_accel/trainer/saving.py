@@ -6,6 +6,7 @@ collectives. Files are written by the main process only (DESIGN promise 7).
 
 from __future__ import annotations
 
+import inspect
 import os
 
 from ..constants import DATASET_CONFIG_FILE, TRAINER_CONFIG_FILE, TRAINER_STATE_FILE, TRAINER_SUBFOLDER
@@ -20,7 +21,10 @@ def write_model_folder(trainer, folder: str, state_dict: dict, model_filename: s
                        dataset_config_file: str | None = None, subfolder: str | None = None) -> None:
     """Main process: Hezar model folder (weights, config, preprocessor) + ``train/`` train and dataset configs."""
     model = trainer.unwrapped_model
-    model.save(folder, filename=model_filename, config_filename=model_config_filename, state_dict=state_dict)
+    if "state_dict" in inspect.signature(model.save).parameters:
+        model.save(folder, filename=model_filename, config_filename=model_config_filename, state_dict=state_dict)
+    else:  # a hezar.models.Model: its save() writes its own (unsharded) weights
+        model.save(folder, filename=model_filename, config_filename=model_config_filename)
     train_folder = os.path.join(folder, subfolder or TRAINER_SUBFOLDER)
     trainer.config.save(train_folder, filename=config_filename or TRAINER_CONFIG_FILE)
     dataset_config = getattr(trainer.train_dataset, "config", None)

@@ -105,6 +105,27 @@ class WordPieceTokenizer(Tokenizer):
         )
 
     @classmethod
+    def from_vocab(cls, tokens: Iterable[str], **config_overrides) -> "WordPieceTokenizer":
+        """Build a tokenizer from a given token list (special tokens first, then ``tokens`` in order; ids follow).
+
+        Unlike :meth:`train` (🤗 tokenizers breaks frequency ties differently from run to run), the result is
+        fully reproducible.
+
+        Raises:
+            ConfigError: an unknown or invalid config field.
+        """
+        config = WordPieceConfig.from_dict(config_overrides)
+        tokenizer = cls(config)
+        vocab = {t: i for i, t in enumerate(config.special_token_list())}
+        for token in tokens:
+            vocab.setdefault(token, len(vocab))
+        backend = tokenizer.backend
+        backend.model = models.WordPiece(vocab=vocab, unk_token=config.setting("unk_token"),
+                                         continuing_subword_prefix=config.wordpieces_prefix)
+        tokenizer._set_post_processor(backend)
+        return tokenizer
+
+    @classmethod
     def train(cls, texts: Iterable[str], vocab_size: int = 30000, min_frequency: int = 2,
               **config_overrides) -> "WordPieceTokenizer":
         """Learn a WordPiece vocabulary from texts (any iterable; no files needed).
