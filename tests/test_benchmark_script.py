@@ -71,7 +71,7 @@ def test_both_variants_did_the_same_work(report):
 @pytest.mark.slow
 def test_the_table_is_printed_and_written_with_a_verdict_per_target(report):
     _, markdown, stdout = report
-    assert "hezar_accel vs raw" in stdout and "peer transformers: skipped" in stdout
+    assert "hezar_accel vs raw" in stdout and "peer `transformers`: skipped" in stdout
     rows = [line for line in markdown.splitlines() if line.startswith("| ")]
     assert sum(("PASS" in r) or ("FAIL" in r) for r in rows) == 6
     assert "uptime" in markdown.lower() or "load average" in markdown
