@@ -51,7 +51,7 @@ class ImageProcessorConfig(PreprocessorConfig):
     mean: list[float] | None = None
     std: list[float] | None = None
     rescale: float | None = None
-    resample: int | None = None
+    resample: int | None = 3  # bicubic, what Pillow (and so Hezar) uses when the key is absent
     size: list[int] | None = None
     mirror: bool = False
     gray_scale: bool = False
