@@ -126,6 +126,24 @@ def count_targets(batch: dict, model) -> torch.Tensor:
                         dtype=torch.float64 if labels.device.type != "mps" else torch.float32)
 
 
+def loss_scales(group: list[dict], accelerator, model, steps: int) -> list[torch.Tensor | None]:
+    """Per micro-batch: its share of the update's targets (tokens or samples) over all processes.
+
+    The model's loss is a mean over its micro-batch; weighting it by ``local targets / global targets`` and undoing
+    the two averages that follow (accelerate divides by the accumulation steps, DDP averages over processes) makes
+    the update's gradient the mean over every target of the accumulated, distributed batch. With one process and no
+    accumulation the weight is exactly 1 and is skipped.
+    """
+    world = accelerator.num_processes
+    if world == 1 and steps == 1:
+        return [None]
+    counts = [count_targets(batch, model) for batch in group]
+    total = torch.stack(counts).sum()
+    if world > 1:
+        total = accelerator.reduce(total, reduction="sum")
+    return [c * (world * steps) / total.clamp(min=1) for c in counts]
+
+
 def shared_run_name(accelerator) -> str:
     """A timestamp run name chosen by the main process and shared, so every process logs under one name."""
     from accelerate.utils import broadcast_object_list

@@ -32,7 +32,7 @@ from .evaluation import evaluation_loop
 from .guards import NonFiniteTracker, StopSignal, all_finite, raise_if_non_finite, stop_if_signalled
 from .loggers import log_row, start_run_logs
 from .optim import build_optimizer, build_scheduler, set_schedule_length
-from .setup import RunningLoss, build_dataloaders, check_inputs, count_targets, epoch_dataloader, update_groups
+from .setup import RunningLoss, build_dataloaders, check_inputs, epoch_dataloader, loss_scales, update_groups
 from .state import TrainerState
 from .steps import plan_steps
 
@@ -166,23 +166,6 @@ class Trainer:
         self.accelerator.backward(loss if scale is None else loss * scale.to(loss.dtype))
         return loss.detach()
 
-    def _loss_scales(self, group: list[dict]) -> list[torch.Tensor | None]:
-        """Per micro-batch: its share of the update's targets (tokens or samples) over all processes.
-
-        The model's loss is a mean over its micro-batch; weighting it by ``local targets / global targets`` and
-        undoing the two averages that follow (accelerate divides by the accumulation steps, DDP averages over
-        processes) makes the update's gradient the mean over every target of the accumulated, distributed batch.
-        With one process and no accumulation the weight is exactly 1 and is skipped.
-        """
-        world, steps = self.accelerator.num_processes, self.config.gradient_accumulation_steps
-        if world == 1 and steps == 1:
-            return [None]
-        counts = [count_targets(batch, self.unwrapped_model) for batch in group]
-        total = torch.stack(counts).sum()
-        if world > 1:
-            total = self.accelerator.reduce(total, reduction="sum")
-        return [c * (world * steps) / total.clamp(min=1) for c in counts]
-
     def optimization_step(self) -> None:
         """Clip, step the optimizer and (on real, unskipped updates) the LR scheduler, then zero the gradients."""
         if self._skip_update:
@@ -250,7 +233,7 @@ class Trainer:
                    disable=not (self.config.show_progress_bar and self.accelerator.is_local_main_process))
         self._window_start = (time.perf_counter(), self.state.global_step)
         for group in update_groups(dataloader, self.config.gradient_accumulation_steps):
-            scales = self._loss_scales(group)
+            scales = loss_scales(group, self.accelerator, self.unwrapped_model, self.config.gradient_accumulation_steps)
             for i, input_batch in enumerate(group):
                 # The last micro-batch of a group syncs gradients across processes and steps the optimizer; the
                 # others accumulate locally (no_sync), as one big batch would.
