@@ -24,11 +24,17 @@ from .hub import resolve_file
 __all__ = ["Config", "ModelConfig", "PreprocessorConfig", "DatasetConfig", "ConfigError", "load_yaml", "dump_yaml"]
 
 
+# libyaml's C loader/dumper when PyYAML was built with it: the same safe subset, ~10x faster than the pure-Python
+# one (it matters for trainer_state.yaml, whose log history grows with the run and is written at every checkpoint).
+_SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_SAFE_DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+
+
 def load_yaml(path: str | os.PathLike) -> Any:
     """Read a YAML file with the safe loader (no Python objects), raising ConfigError on malformed YAML."""
     try:
         with open(path, encoding="utf-8") as f:
-            return yaml.safe_load(f)
+            return yaml.load(f, Loader=_SAFE_LOADER)
     except yaml.YAMLError as e:
         raise ConfigError(os.fspath(path), [f"not valid YAML: {e}"]) from None
 
@@ -36,7 +42,7 @@ def load_yaml(path: str | os.PathLike) -> Any:
 def dump_yaml(data: Any, path: str | os.PathLike) -> None:
     """Write ``data`` as readable UTF-8 YAML (Persian labels stay readable; key order kept)."""
     with open(path, "w", encoding="utf-8") as f:
-        yaml.safe_dump(data, f, allow_unicode=True, sort_keys=False)
+        yaml.dump(data, f, Dumper=_SAFE_DUMPER, allow_unicode=True, sort_keys=False)
 
 
 def _plain(value: Any) -> Any:

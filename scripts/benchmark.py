@@ -403,6 +403,10 @@ def run_hezar_accel(work: Workload, tmp: str, rep: int) -> dict:
     t0 = time.perf_counter()
     out["late_checkpoint"] = quiet(trainer.save_checkpoint)
     out["save_s"] = time.perf_counter() - t0
+    from hezar_accel.trainer.saving import wait_for_checkpoint
+
+    wait_for_checkpoint(trainer)
+    out["save_fsync_s"] = time.perf_counter() - t0
     out["losses"] = clock.loss_values()
     return out
 
@@ -617,8 +621,9 @@ ROWS = [
     ("eval_samples_per_s", "eval samples/s (hezar_accel: incl. loss + metrics; raw: forward + argmax)", "{:.1f}", "higher"),
     ("startup_s", "process start -> first optimizer step (s)", "{:.2f}", "lower"),
     ("peak_rss_mb", "peak RSS, train + eval (MiB)", "{:.0f}", "lower"),
-    ("save_s", "checkpoint save (s) (raw: torch.save model + optimizer)", "{:.3f}", "lower"),
-    ("save_fsync_s", "raw torch.save + fsync (s), for reference", "{:.3f}", "lower"),
+    ("save_s", "checkpoint save, training blocked (s) (raw: torch.save model + optimizer)", "{:.3f}", "lower"),
+    ("save_fsync_s", "checkpoint durable on disk (s) (raw: torch.save + fsync; hezar_accel: save + background "
+     "fsync/marker/rename done)", "{:.3f}", "lower"),
     ("build_s", "Trainer construction (s) (first one is cold)", "{:.2f}", "lower"),
     ("resume_s", "resume (s) (raw: torch.load + load_state_dict)", "{:.3f}", "lower"),
     ("resume_early_s", "resume from the step-2 checkpoint (s): build Trainer + resume()", "{:.3f}", "lower"),
@@ -662,6 +667,7 @@ def evaluate_targets(report: dict) -> dict:
     startup = get("hezar_accel", "startup_s") - get("raw", "startup_s")
     rss = get("hezar_accel", "peak_rss_mb", "median") / get("raw", "peak_rss_mb", "median")
     save = get("hezar_accel", "save_s") / get("raw", "save_s")
+    durable = get("hezar_accel", "save_fsync_s") / get("raw", "save_fsync_s")
     early, late = get("hezar_accel", "resume_early_s"), get("hezar_accel", "resume_late_s")
     return {
         "train": {"value": train, "median_ratio": train_m, "shown": f"{train:.3f}x (medians {train_m:.3f}x)",
@@ -671,6 +677,8 @@ def evaluate_targets(report: dict) -> dict:
         "startup": {"value": startup, "shown": f"{startup:+.2f} s", "target": "<= raw + 1.5 s", "pass": startup <= 1.5},
         "peak_rss": {"value": rss, "shown": f"{rss:.3f}x", "target": "<= 1.15x raw", "pass": rss <= 1.15},
         "save": {"value": save, "shown": f"{save:.2f}x", "target": "<= 1.5x torch.save", "pass": save <= 1.5},
+        "save_durable": {"value": durable, "shown": f"{durable:.2f}x", "target": "<= 1.5x torch.save + fsync",
+                         "pass": durable <= 1.5},
         "resume": {"value": late / early, "shown": f"late/early {late / early:.2f}",
                    "target": "independent of the step (abs(late - early) <= 20% + 50 ms)",
                    "pass": abs(late - early) <= 0.2 * early + 0.05},
@@ -678,7 +686,8 @@ def evaluate_targets(report: dict) -> dict:
 
 
 TARGET_OF_ROW = {"train_samples_per_s": "train", "eval_samples_per_s": "eval", "startup_s": "startup",
-                 "peak_rss_mb": "peak_rss", "save_s": "save", "resume_late_s": "resume"}
+                 "peak_rss_mb": "peak_rss", "save_s": "save", "save_fsync_s": "save_durable",
+                 "resume_late_s": "resume"}
 
 
 def _cell(entry: dict | None, fmt: str) -> str:

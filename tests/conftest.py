@@ -15,3 +15,4 @@ from tiny import make_text_data  # noqa: E402
 def text_data(tmp_path_factory):
     """A tiny 3-class Persian tweet dataset folder (64 train / 21 test rows)."""
     return make_text_data(str(tmp_path_factory.mktemp("text_data")))
+

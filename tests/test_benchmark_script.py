@@ -49,14 +49,14 @@ def test_the_json_has_both_ratios_as_positive_floats(report):
 def test_every_variant_has_every_measurement(report):
     data, _, _ = report
     for key in ("train_samples_per_s", "train_tokens_per_s", "eval_samples_per_s", "startup_s", "peak_rss_mb",
-                "save_s"):
+                "save_s", "save_fsync_s"):
         for variant in ("raw", "hezar_accel"):
             entry = data[variant][key]
             assert entry["min"] <= entry["median"] <= entry["max"] and len(entry["values"]) == 1, (variant, key)
             assert positive_float(float(entry["median"])), (variant, key)
     for key in ("resume_early_s", "resume_late_s", "build_s"):
         assert positive_float(data["hezar_accel"][key]["median"]), key
-    assert set(data["targets"]) == {"train", "eval", "startup", "peak_rss", "save", "resume"}
+    assert set(data["targets"]) == {"train", "eval", "startup", "peak_rss", "save", "save_durable", "resume"}
     assert all(isinstance(t["pass"], bool) for t in data["targets"].values())
 
 
@@ -73,7 +73,7 @@ def test_the_table_is_printed_and_written_with_a_verdict_per_target(report):
     _, markdown, stdout = report
     assert "hezar_accel vs raw" in stdout and "peer `transformers`: skipped" in stdout
     rows = [line for line in markdown.splitlines() if line.startswith("| ")]
-    assert sum(("PASS" in r) or ("FAIL" in r) for r in rows) == 6
+    assert sum(("PASS" in r) or ("FAIL" in r) for r in rows) == 7
     assert "uptime" in markdown.lower() or "load average" in markdown
 
 

@@ -130,3 +130,62 @@ def test_a_fresh_run_refuses_to_start_over_an_earlier_runs_checkpoints_unless_to
     trainer = build_trainer(str(tmp_path), text_data, max_steps=3, log_steps=1, overwrite_output_dir=True)
     trainer.train()
     assert [os.path.basename(c) for c in ckpt.list_checkpoints(trainer.config.checkpoints_path)] == ["00000003"]
+
+
+def test_the_finalizer_runs_saves_in_order_and_reraises_a_failure_once():
+    finalizer, done = ckpt.CheckpointFinalizer(), []
+    finalizer.submit(lambda: done.append(1))
+    finalizer.submit(lambda: done.append(2))  # joins the first before starting
+    finalizer.wait()
+    assert done == [1, 2]
+
+    def fail():
+        raise OSError(5, "Input/output error")
+
+    finalizer.submit(fail)
+    with pytest.raises(OSError, match="Input/output error"):
+        finalizer.wait()
+    finalizer.wait()  # reported once, not again
+
+
+def test_a_checkpoint_stores_the_weights_once_and_resumes_from_the_model_folder(tmp_path, text_data):
+    trainer = build_trainer(str(tmp_path / "run"), text_data, max_steps=4, log_steps=2, save_steps=2)
+    trainer.train()
+    latest = ckpt.find_latest(trainer.config.checkpoints_path)
+    assert sorted(os.listdir(os.path.join(latest, "accelerate"))) == [
+        "custom_checkpoint_0.pkl", "optimizer.bin", "random_states_0.pkl", "scheduler.bin"]
+    resumed = build_trainer(str(tmp_path / "other"), text_data, max_steps=4, log_steps=2, save_steps=2)
+    resumed.resume(latest)
+    expected, got = trainer.unwrapped_model.state_dict(), resumed.unwrapped_model.state_dict()
+    assert all(torch.equal(expected[k], got[k]) for k in expected)
+
+
+def test_a_checkpoint_whose_accelerate_folder_holds_weights_loads_those(tmp_path, text_data):
+    """Checkpoints written before the weights were stored once keep resuming through accelerate's own loader."""
+    from safetensors.torch import save_file
+
+    trainer = build_trainer(str(tmp_path / "run"), text_data, max_steps=2, log_steps=1)
+    trainer.train()
+    latest = ckpt.find_latest(trainer.config.checkpoints_path)
+    older = {k: torch.full_like(v, 0.5) for k, v in trainer.unwrapped_model.state_dict().items()}
+    save_file(older, os.path.join(latest, "accelerate", "model.safetensors"))
+    resumed = build_trainer(str(tmp_path / "other"), text_data, max_steps=2, log_steps=1)
+    resumed.resume(latest)
+    assert all(torch.equal(v, older[k]) for k, v in resumed.unwrapped_model.state_dict().items())
+
+
+def test_a_failure_while_sealing_a_checkpoint_in_the_background_stops_the_run_with_a_clear_error(tmp_path, text_data):
+    trainer = build_trainer(str(tmp_path), text_data, num_epochs=2, save_steps=3)
+
+    def io_error(step):
+        if step == 6:
+            raise OSError(5, "Input/output error")
+
+    trainer._save_hooks = {"before_rename": io_error}
+    with pytest.raises(CheckpointError) as e:
+        trainer.train()
+    assert "step 6 failed" in str(e.value) and "00000003" in str(e.value)
+    root = trainer.config.checkpoints_path
+    assert ckpt.find_latest(root).endswith("00000003") and not [n for n in os.listdir(root) if n.startswith(".")]
+    with open(os.path.join(root, "trainer_state.yaml")) as f:
+        assert yaml.safe_load(f)["global_step"] == 3

@@ -78,8 +78,8 @@ def test_a_second_sigint_aborts_at_once_without_corrupting_checkpoints(tmp_path,
 def test_a_full_disk_during_a_save_is_a_clear_error_and_the_previous_checkpoint_survives(tmp_path, text_data):
     trainer = build_trainer(str(tmp_path), text_data, num_epochs=2, save_steps=3)
 
-    def disk_full():
-        if trainer.state.global_step == 6:
+    def disk_full(step):
+        if step == 6:
             raise OSError(28, "No space left on device")
 
     trainer._save_hooks = {"after_write": disk_full}

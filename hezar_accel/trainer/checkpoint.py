@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import threading
 from typing import Callable
 
 from ..constants import (ACCELERATE_SUBFOLDER, CHECKPOINT_COMPLETE_MARKER, CHECKPOINT_STEP_DIGITS, TRAINER_STATE_FILE,
@@ -55,28 +56,41 @@ def _fsync_tree(folder: str) -> None:
 
 
 def write_checkpoint(root: str, step: int, write: Callable[[str], None], hooks: dict | None = None) -> str:
-    """Write a checkpoint atomically (main process only; collectives happen in ``write``'s caller beforehand).
+    """Write a checkpoint atomically and synchronously (main process only): stage it, then finalize it.
 
     Args:
         root: the checkpoints folder.
         step: global step, names the folder.
         write: fills the staging folder (model folder, train/, accelerate/ already saved into it, ...).
-        hooks: test-only fault injection: ``{"after_write" | "before_rename" | "after_rename": callable}``.
+        hooks: test-only fault injection: ``{"after_write" | "before_rename" | "after_rename": callable(step)}``.
+
+    Returns:
+        The final checkpoint folder.
+    """
+    write(staging_folder(root, step))
+    (hooks or {}).get("after_write", _no_hook)(step)
+    return finalize_checkpoint(root, step, hooks)
+
+
+def finalize_checkpoint(root: str, step: int, hooks: dict | None = None) -> str:
+    """Make the staged checkpoint of ``step`` durable and visible: fsync every file, write the ``COMPLETE`` marker
+    (fsynced), then rename the folder into place (replacing an earlier save of the same step).
+
+    Safe to run on a background thread once the staging folder is fully written: it only reads that folder and
+    renames it, and nothing else touches it until the next save (which waits for this one).
 
     Returns:
         The final checkpoint folder.
     """
     hooks = hooks or {}
     final = os.path.join(root, checkpoint_name(step))
-    staging = os.path.join(root, STAGING_PREFIX + checkpoint_name(step))
-    write(staging)
-    hooks.get("after_write", lambda: None)()
+    staging = staging_folder(root, step)
     _fsync_tree(staging)
     with open(os.path.join(staging, CHECKPOINT_COMPLETE_MARKER), "w") as f:
         f.write(f"{step}\n")
         f.flush()
         os.fsync(f.fileno())
-    hooks.get("before_rename", lambda: None)()
+    hooks.get("before_rename", _no_hook)(step)
     if os.path.exists(final):  # the same step saved again (e.g. an epoch-end save after a mid-epoch one)
         trash = os.path.join(root, TRASH_PREFIX + checkpoint_name(step))
         shutil.rmtree(trash, ignore_errors=True)
@@ -85,8 +99,77 @@ def write_checkpoint(root: str, step: int, write: Callable[[str], None], hooks: 
         shutil.rmtree(trash, ignore_errors=True)
     else:
         os.replace(staging, final)
-    hooks.get("after_rename", lambda: None)()
+    _fsync_dir(root)
+    hooks.get("after_rename", _no_hook)(step)
     return final
+
+
+def _no_hook(step: int) -> None:
+    pass
+
+
+def _fsync_dir(folder: str) -> None:
+    """Persist a rename inside ``folder`` (POSIX: the directory entry is durable only once the directory is fsynced)."""
+    if os.name != "posix":
+        return
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class CheckpointFinalizer:
+    """Runs the end of a checkpoint save (fsync, marker, rename, pruning, Hub hand-off) on one background thread.
+
+    Staging a checkpoint writes every byte synchronously, so the training step after it can change the weights
+    freely; what is left is waiting for the disk (fsync, ~40% of a small model's save on this machine's ext4),
+    and training need not wait for that. At most one finalization runs: :meth:`submit` and :meth:`wait` first join
+    the previous one, so checkpoints complete in order and the next save never cleans a folder still being
+    finalized. A crash before the rename leaves only the staging folder, which is never loadable and is removed at
+    the next start, so "latest complete checkpoint" keeps its meaning. An error on the thread is re-raised by the
+    next :meth:`wait` (the next save, the end of ``train()``, or a preemption stop).
+
+    The thread is not a daemon: a normally exiting interpreter finishes the pending checkpoint before it exits.
+    """
+
+    def __init__(self):
+        self._thread: threading.Thread | None = None
+        self._error: BaseException | None = None
+
+    def submit(self, finalize: Callable[[], None]) -> None:
+        """Wait for the previous finalization (re-raising its error), then start ``finalize`` on a new thread."""
+        self.wait()
+        self._thread = threading.Thread(target=self._run, args=(finalize,), name="hezar-accel-checkpoint")
+        self._thread.start()
+
+    def _run(self, finalize: Callable[[], None]) -> None:
+        try:
+            finalize()
+        except BaseException as e:  # re-raised on the training thread by wait()
+            self._error = e
+
+    def wait(self) -> None:
+        """Block until the pending finalization is done.
+
+        Raises:
+            Whatever the finalization raised (a CheckpointError for disk problems), once.
+        """
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
+
+
+def update_latest_pointer(root: str, checkpoint: str) -> None:
+    """Copy the checkpoint's ``train/trainer_state.yaml`` to ``root/trainer_state.yaml`` (temp file + rename)."""
+    tmp = os.path.join(root, f"{TRAINER_STATE_FILE}.tmp")
+    shutil.copyfile(os.path.join(checkpoint, TRAINER_SUBFOLDER, TRAINER_STATE_FILE), tmp)
+    with open(tmp, "rb+") as f:
+        os.fsync(f.fileno())
+    os.replace(tmp, os.path.join(root, TRAINER_STATE_FILE))
 
 
 def staging_folder(root: str, step: int) -> str:

@@ -129,10 +129,13 @@ def stop_if_signalled(trainer) -> None:
     if signum is None:
         return
     from .checkpoint import checkpoint_name, find_latest
+    from .saving import wait_for_checkpoint
 
+    wait_for_checkpoint(trainer, all_processes=True)  # a save a few steps ago may still be finalizing
     latest = find_latest(trainer.config.checkpoints_path)
     if latest is None or os.path.basename(latest) != checkpoint_name(trainer.state.global_step):
         trainer.save_checkpoint()
+        wait_for_checkpoint(trainer, all_processes=True)
         latest = find_latest(trainer.config.checkpoints_path)
     trainer.accelerator.print(f"Received {signal.Signals(signum).name}: saved {latest}; resume with "
                               "resume_from_checkpoint: true")

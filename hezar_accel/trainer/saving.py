@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import inspect
 import os
+from functools import partial
 
 from ..constants import DATASET_CONFIG_FILE, TRAINER_CONFIG_FILE, TRAINER_STATE_FILE, TRAINER_SUBFOLDER
+from ..configs import dump_yaml
 from ..errors import CheckpointError
 from ..models.model import read_state_dict
 from . import checkpoint as ckpt
@@ -40,6 +42,34 @@ def save_model_folder(trainer, path, **kwargs) -> None:
     trainer.accelerator.wait_for_everyone()
 
 
+def register_weight_hooks(trainer) -> None:
+    """Store the model weights once per checkpoint: in the Hezar model folder, not again in ``accelerate/``.
+
+    ``save_state`` would write the full (unsharded) weights a second time as ``accelerate/model.safetensors``: a
+    third of a small model's checkpoint bytes and time. The save hook drops them (only the plain and DDP case fills
+    ``weights``; FSDP and DeepSpeed write their shards themselves and keep doing so), and the load hook restores
+    the model from the Hezar weights beside ``accelerate/``, which hold the very same tensors. Checkpoints that do
+    carry ``accelerate/model.safetensors`` (older ones) are loaded by accelerate as before.
+    """
+    from accelerate.checkpointing import MODEL_NAME, SAFE_MODEL_NAME
+
+    from ..models.model import _find_weights
+
+    def drop_duplicate_weights(models, weights, output_dir) -> None:
+        weights.clear()
+
+    def load_from_model_folder(models, input_dir) -> None:
+        if not models or any(os.path.exists(os.path.join(input_dir, name))
+                             for name in (f"{SAFE_MODEL_NAME}.safetensors", f"{MODEL_NAME}.bin")):
+            return
+        checkpoint = os.path.dirname(os.path.normpath(input_dir))
+        trainer.unwrapped_model.load_state_dict(read_state_dict(_find_weights(checkpoint, None)))
+        models.clear()  # loaded: accelerate must not look for its own copy
+
+    trainer.accelerator.register_save_state_pre_hook(drop_duplicate_weights)
+    trainer.accelerator.register_load_state_pre_hook(load_from_model_folder)
+
+
 def data_order_record(trainer, epoch: int, epoch_step: int) -> dict:
     """The settings shaping the data order plus every process's next-indices hash at (epoch, epoch_step)."""
     from accelerate.utils import gather_object
@@ -61,47 +91,84 @@ def data_order_record(trainer, epoch: int, epoch_step: int) -> dict:
 
 
 def save_checkpoint(trainer, hooks: dict | None = None) -> str | None:
-    """Write ``checkpoints/<step>/`` atomically, update the latest pointer and prune. Returns the folder on main."""
+    """Stage ``checkpoints/<step>/`` (all bytes written before returning) and finalize it in the background.
+
+    The fsync, ``COMPLETE`` marker, rename, latest-pointer update, pruning and Hub hand-off run on the trainer's
+    :class:`~.checkpoint.CheckpointFinalizer`; :func:`wait_for_checkpoint` waits for them.
+
+    Returns:
+        The checkpoint's final folder on the main process (complete once finalized), None elsewhere.
+
+    Raises:
+        CheckpointError: writing failed (the previous checkpoint stays intact), or the previous finalization did.
+    """
     from .guards import raise_if_non_finite
 
     raise_if_non_finite(trainer)  # never write a checkpoint whose weights went through a NaN update
     acc, config, state = trainer.accelerator, trainer.config, trainer.state
     root, step = config.checkpoints_path, state.global_step
+    hooks = hooks or getattr(trainer, "_save_hooks", None) or {}
     state.loss_sums, state.loss_counts = trainer._loss.gather_all(acc)
     state.data_check = data_order_record(trainer, state.epoch, state.epoch_step)
     if state.best_step == step:
         state.best_checkpoint = ckpt.checkpoint_name(step)
     staging = ckpt.staging_folder(root, step)
     if acc.is_main_process:
+        trainer._finalizer.wait()  # the previous save must be complete before its leftovers are cleaned
         ckpt.clean_stale(root)
         os.makedirs(staging, exist_ok=True)
     acc.wait_for_everyone()
     acc.save_state(ckpt.accelerate_folder(staging))
     state_dict = acc.get_state_dict(trainer.model)
-    final = None
-    if acc.is_main_process:
-        def write(folder: str) -> None:
-            write_model_folder(trainer, folder, state_dict)
-            state.save(os.path.join(folder, TRAINER_SUBFOLDER, TRAINER_STATE_FILE))
+    acc.wait_for_everyone()  # every process's accelerate files are written before the main process seals the folder
+    if not acc.is_main_process:
+        return None
+    try:
+        write_model_folder(trainer, staging, state_dict)
+        dump_yaml(state.to_dict(), os.path.join(staging, TRAINER_SUBFOLDER, TRAINER_STATE_FILE))  # sealed with the rest
+        hooks.get("after_write", ckpt._no_hook)(step)
+    except OSError as e:
+        raise _save_failed(root, step, e) from e
+    trainer._finalizer.submit(partial(_finalize, trainer, root, step, hooks, state.best_checkpoint))
+    return os.path.join(root, ckpt.checkpoint_name(step))
 
-        try:
-            final = ckpt.write_checkpoint(root, step, write, hooks=hooks or getattr(trainer, "_save_hooks", None))
-            state.save(os.path.join(root, TRAINER_STATE_FILE))
-        except OSError as e:
-            ckpt.clean_stale(root)
-            previous = ckpt.find_latest(root)
-            raise CheckpointError(
-                f"Saving the checkpoint of step {step} failed ({e.strerror or e}); the previous checkpoint "
-                f"{previous or '(none)'} is intact and resumable. Free disk space (or fix permissions of "
-                f"`{root}`) and resume with resume_from_checkpoint: true."
-            ) from e
-        ckpt.prune(root, config.save_total_limit, protect=(state.best_checkpoint,))
-        if config.push_to_hub:  # background upload of the complete checkpoint; never blocks, never raises
-            from .hub_sync import push_checkpoint
 
-            push_checkpoint(trainer, final, step)
-    acc.wait_for_everyone()
-    return final
+def _finalize(trainer, root: str, step: int, hooks: dict, best_checkpoint: str | None) -> None:
+    """Background part of a save: seal and rename the staged folder, then point at it, prune, push."""
+    try:
+        final = ckpt.finalize_checkpoint(root, step, hooks)
+        ckpt.update_latest_pointer(root, final)
+    except OSError as e:
+        raise _save_failed(root, step, e) from e
+    ckpt.prune(root, trainer.config.save_total_limit, protect=(best_checkpoint,))
+    if trainer.config.push_to_hub:  # background upload of the complete checkpoint; never blocks, never raises
+        from .hub_sync import push_checkpoint
+
+        push_checkpoint(trainer, final, step)
+
+
+def _save_failed(root: str, step: int, error: OSError) -> CheckpointError:
+    ckpt.clean_stale(root)
+    previous = ckpt.find_latest(root)
+    return CheckpointError(
+        f"Saving the checkpoint of step {step} failed ({error.strerror or error}); the previous checkpoint "
+        f"{previous or '(none)'} is intact and resumable. Free disk space (or fix permissions of `{root}`) and "
+        "resume with resume_from_checkpoint: true.")
+
+
+def wait_for_checkpoint(trainer, all_processes: bool = False) -> None:
+    """Wait until the last checkpoint is complete on disk (main process), optionally followed by a barrier.
+
+    Args:
+        all_processes: also make every process wait for it (a collective: call it on all processes or none).
+
+    Raises:
+        CheckpointError: the background part of the last save failed.
+    """
+    if trainer.accelerator.is_main_process:
+        trainer._finalizer.wait()
+    if all_processes:
+        trainer.accelerator.wait_for_everyone()
 
 
 def start_fresh(trainer) -> None:
@@ -182,6 +249,7 @@ def load_weights_only(trainer, path: str, global_step: int) -> None:
 
 def load_best_weights(trainer) -> None:
     """Load the best checkpoint's weights into the model (all processes)."""
+    wait_for_checkpoint(trainer, all_processes=True)
     name = trainer.state.best_checkpoint
     if not name:
         trainer.accelerator.print("load_best_model_at_end: no checkpoint holds the best evaluation; keeping the last weights")

@@ -58,11 +58,31 @@ def _length_problems(model, dataset) -> list[str]:
     """Encodings longer than the model's position table would fail deep inside the embedding; refuse them here."""
     max_length = getattr(getattr(dataset, "config", None), "max_length", None)
     model_config = getattr(model, "config", None)
-    positions = getattr(model_config, "max_position_embeddings", None) or getattr(model_config, "n_positions", None)
-    if isinstance(max_length, int) and isinstance(positions, int) and max_length > positions:
-        return [f"dataset max_length: {max_length} tokens exceed the model's {positions} positions "
-                f"(max_position_embeddings); set the dataset's max_length to at most {positions}"]
+    for field_name in ("max_position_embeddings", "n_positions"):  # BERT-style, GPT-2-style
+        positions = getattr(model_config, field_name, None)
+        if isinstance(max_length, int) and isinstance(positions, int) and max_length > positions:
+            return [f"dataset max_length: {max_length} tokens exceed the model's {positions} positions "
+                    f"({field_name}); set the dataset's max_length to at most {positions}"]
+        if positions is not None:
+            break
     return []
+
+
+def check_precision(mixed_precision: str | None, on_cpu: bool) -> None:
+    """Refuse fp16 without a GPU: accelerate would then create no grad scaler and no autocast, i.e. silently fp32.
+
+    Args:
+        mixed_precision: the config's value; None falls back to the launcher's ``ACCELERATE_MIXED_PRECISION``.
+        on_cpu: whether the Accelerator is about to run on the CPU.
+
+    Raises:
+        ConfigError: fp16 on a CPU, with the alternatives.
+    """
+    precision = mixed_precision or os.environ.get("ACCELERATE_MIXED_PRECISION")
+    if on_cpu and str(precision) == "fp16":
+        raise ConfigError("TrainerConfig", [
+            "mixed_precision: `fp16` needs a GPU (on a CPU accelerate would silently train in fp32); use `bf16` "
+            "(supported on CPUs), `no`, or run on a GPU"])
 
 
 def build_dataloaders(config: TrainerConfig, train_dataset, eval_dataset, collator, pin_memory: bool):

@@ -83,8 +83,8 @@ def main():
     if args.kill_in_save and rank == args.kill_rank:
         point, step = args.kill_in_save, args.kill_save_step
 
-        def maybe_die():
-            if trainer.state.global_step == step:
+        def maybe_die(saving_step):
+            if saving_step == step:
                 die()
 
         trainer._save_hooks = {point: maybe_die}
