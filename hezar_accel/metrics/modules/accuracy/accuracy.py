@@ -1,6 +1,7 @@
 """Accuracy: the fraction of predictions equal to their reference (a local 🤗 evaluate module, no Hub access)."""
 
 import datasets
+import numpy as np
 import evaluate
 from sklearn.metrics import accuracy_score
 
@@ -29,4 +30,4 @@ class Accuracy(evaluate.Metric):
         )
 
     def _compute(self, predictions, references, normalize=True):
-        return {"accuracy": float(accuracy_score(references, predictions, normalize=normalize))}
+        return {"accuracy": float(accuracy_score(np.asarray(references), np.asarray(predictions), normalize=normalize))}

@@ -3,6 +3,7 @@
 A local 🤗 evaluate module, no Hub access."""
 
 import datasets
+import numpy as np
 import evaluate
 from sklearn.metrics import precision_score
 
@@ -38,6 +39,7 @@ class Precision(evaluate.Metric):
         if average not in _AVERAGES:
             raise ValueError(f"precision: average={average!r} is not supported; use one of {', '.join(_AVERAGES)}")
         score = precision_score(
-            references, predictions, average=average, labels=labels, pos_label=pos_label, zero_division=zero_division
+            np.asarray(references), np.asarray(predictions), average=average, labels=labels, pos_label=pos_label,
+            zero_division=zero_division,
         )
         return {"precision": float(score)}

@@ -3,6 +3,7 @@
 A local 🤗 evaluate module, no Hub access."""
 
 import datasets
+import numpy as np
 import evaluate
 from sklearn.metrics import recall_score
 
@@ -38,6 +39,7 @@ class Recall(evaluate.Metric):
         if average not in _AVERAGES:
             raise ValueError(f"recall: average={average!r} is not supported; use one of {', '.join(_AVERAGES)}")
         score = recall_score(
-            references, predictions, average=average, labels=labels, pos_label=pos_label, zero_division=zero_division
+            np.asarray(references), np.asarray(predictions), average=average, labels=labels, pos_label=pos_label,
+            zero_division=zero_division,
         )
         return {"recall": float(score)}
