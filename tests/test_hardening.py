@@ -75,20 +75,27 @@ def test_a_second_sigint_aborts_at_once_without_corrupting_checkpoints(tmp_path,
     run(out, text_data, {**BASE, "resume_from_checkpoint": True})
 
 
-def test_a_full_disk_during_a_save_is_a_clear_error_and_the_previous_checkpoint_survives(tmp_path, text_data):
+@pytest.mark.parametrize("point, error", [
+    ("after_write", OSError(28, "No space left on device")),  # while the files are written, before training goes on
+    ("before_rename", OSError(5, "Input/output error")),  # on the background thread that seals the checkpoint
+])
+def test_a_disk_error_during_a_save_is_a_clear_error_and_the_previous_checkpoint_survives(tmp_path, text_data,
+                                                                                           point, error):
     trainer = build_trainer(str(tmp_path), text_data, num_epochs=2, save_steps=3)
 
-    def disk_full(step):
+    def fail(step):
         if step == 6:
-            raise OSError(28, "No space left on device")
+            raise error
 
-    trainer._save_hooks = {"after_write": disk_full}
+    trainer._save_hooks = {point: fail}
     with pytest.raises(CheckpointError) as e:
         trainer.train()
-    assert "No space left on device" in str(e.value) and "00000003" in str(e.value)
+    assert error.strerror in str(e.value) and "step 6" in str(e.value) and "00000003" in str(e.value)
     root = trainer.config.checkpoints_path
     assert find_latest(root).endswith("00000003") and not [n for n in os.listdir(root) if n.startswith(".")]
     assert Model.load(find_latest(root)) is not None
+    with open(os.path.join(root, "trainer_state.yaml")) as f:
+        assert "global_step: 3\n" in f.read()  # the latest pointer never named the failed save
 
 
 class RunsCode:
