@@ -22,16 +22,22 @@ TIMING_COLUMNS = {"train.samples_per_second"}
 
 
 def run(output, data, overrides: dict, *flags, processes: int = 1, expect_kill: bool = False,
-        expect_code=None) -> str:
+        expect_code=None, launch_flags=None) -> str:
     """Run the tiny training; returns its stdout.
 
     Asserts success, or death by SIGKILL when ``expect_kill``, or exit status ``expect_code`` ("nonzero" = any failure).
+    ``launch_flags`` (with ``processes`` > 1): the ``accelerate launch`` flags choosing the distributed mode instead of
+    the default DDP on CPU (``--multi_gpu`` with ``ACCELERATE_USE_CPU=1``), e.g. FSDP2 flags.
     """
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
     args = [SCRIPT, output, data, json.dumps(overrides), *map(str, flags)]
     if processes > 1:
-        env["ACCELERATE_USE_CPU"] = "1"
-        command = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes",
+        if launch_flags is None:
+            env["ACCELERATE_USE_CPU"] = "1"
+            launch_flags = ["--multi_gpu"]
+        else:
+            env.pop("ACCELERATE_USE_CPU", None)
+        command = [sys.executable, "-m", "accelerate.commands.launch", *launch_flags, "--num_processes",
                    str(processes), "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
                    "--main_process_port", "0", *args]
     else:

@@ -31,9 +31,13 @@ def one_process_big_batch(tmp_path_factory, text_data):
 
 def test_two_processes_with_batch_4_update_like_one_process_with_batch_8(tmp_path, text_data, one_process_big_batch):
     out = str(tmp_path / "two")
-    stdout = run(out, text_data, {**NO_DROPOUT, "batch_size": 4}, processes=2)
+    exported = str(tmp_path / "exported")
+    stdout = run(out, text_data, {**NO_DROPOUT, "batch_size": 4}, "--save-to", exported, processes=2)
     assert "WORLD 2 DistributedType.MULTI_CPU" in stdout
     assert_close_weights(one_process_big_batch, out)
+    # Trainer.save after train() still works under 2 processes (train() leaves the process group up).
+    saved, final = torch.load(os.path.join(exported, "model.pt"), weights_only=True), final_weights(out)
+    assert all(torch.equal(saved[k], final[k]) for k in final)
 
 
 def test_gradient_accumulation_of_two_batches_of_4_equals_one_batch_of_8(tmp_path, text_data, one_process_big_batch):

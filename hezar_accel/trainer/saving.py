@@ -237,7 +237,7 @@ def load_weights_only(trainer, path: str, global_step: int) -> None:
 
     from ..models.model import _find_weights
 
-    trainer.unwrapped_model.load_state_dict(read_state_dict(_find_weights(path, None)))
+    load_full_weights(trainer, read_state_dict(_find_weights(path, None)))
     if trainer.lr_scheduler is not None:
         with warnings.catch_warnings():  # "scheduler.step() before optimizer.step()": intended here
             warnings.simplefilter("ignore")
@@ -245,6 +245,20 @@ def load_weights_only(trainer, path: str, global_step: int) -> None:
                 getattr(trainer.lr_scheduler, "scheduler", trainer.lr_scheduler).step()
     trainer.accelerator.print(f"`{path}` has no accelerate/ folder (e.g. a checkpoint pushed to the Hub): restored the "
                               "weights, trainer state and LR schedule; the optimizer state and RNG start fresh.")
+
+
+def load_full_weights(trainer, state_dict: dict) -> None:
+    """Full (unsharded) weights, e.g. a checkpoint's ``model.pt``, into the model; call it on every process.
+
+    Under FSDP2 the model's parameters are DTensor shards, which ``load_state_dict`` cannot copy plain tensors into
+    ("got mixed torch.Tensor and DTensor"): torch's ``set_model_state_dict`` shards the full tensors (a collective).
+    """
+    if trainer.accelerator.is_fsdp2:
+        from torch.distributed.checkpoint.state_dict import StateDictOptions, set_model_state_dict
+
+        set_model_state_dict(trainer.unwrapped_model, state_dict, options=StateDictOptions(full_state_dict=True))
+    else:
+        trainer.unwrapped_model.load_state_dict(state_dict)
 
 
 def load_best_weights(trainer) -> None:
@@ -257,7 +271,6 @@ def load_best_weights(trainer) -> None:
     folder = os.path.join(trainer.config.checkpoints_path, name)
     if not ckpt.is_complete(folder):
         raise CheckpointError(f"The best checkpoint `{folder}` is missing or incomplete.")
-    weights = read_state_dict(os.path.join(folder, trainer.unwrapped_model.model_filename))
-    trainer.unwrapped_model.load_state_dict(weights)
+    load_full_weights(trainer, read_state_dict(os.path.join(folder, trainer.unwrapped_model.model_filename)))
     trainer.accelerator.print(f"Loaded the best weights ({trainer.config.metric_for_best_model}="
                               f"{trainer.state.best_metric}) from {folder}")

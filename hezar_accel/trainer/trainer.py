@@ -400,7 +400,19 @@ class Trainer:
 
         wait_for_pushes(self)
         self.accelerator.wait_for_everyone()
-        self.accelerator.end_training()
+        # Close the trackers but keep the process group: `trainer.save(...)` / `push_to_hub(...)` after `train()` are
+        # collectives under several processes. The group is torn down when the interpreter exits.
+        for tracker in self.accelerator.trackers:
+            tracker.finish()
+        _destroy_process_group_at_exit(self.accelerator)
+
+
+def _destroy_process_group_at_exit(accelerator) -> None:
+    import atexit
+
+    if accelerator.num_processes > 1 and not getattr(accelerator, "_hezar_accel_exit_hook", False):
+        accelerator._hezar_accel_exit_hook = True
+        atexit.register(accelerator.state.destroy_process_group)
 
 
 def _prefixed(prefix: str, results: dict[str, float]) -> dict[str, float]:

@@ -5,6 +5,9 @@
 --kill-at-step N: SIGKILL during the first micro-batch after update N (mid-step, mid-accumulation group).
 --kill-in-save POINT: SIGKILL inside the save of step N at POINT (after_write, before_rename, after_rename).
 Under `accelerate launch` every process runs this script; only the process with rank --kill-rank kills itself.
+--save-to DIR: Trainer.save the model folder into DIR after train() (all processes take part).
+--force-fsdp-on-cpu: make an `accelerate launch --use_fsdp --fsdp_version 2 ...` run really use FSDP2 on CPU (gloo); see
+force_fsdp_on_cpu.
 """
 
 import argparse
@@ -23,6 +26,24 @@ def die():
     os.kill(os.getpid(), signal.SIGKILL)
 
 
+def force_fsdp_on_cpu():
+    """accelerate never selects FSDP on a CPU (it silently falls back to DDP or to 1 process); pretend a GPU-like
+    backend that is gloo on the CPU (docs: notes/distributed_cpu.md section 2). FSDP2 only: FSDP1 segfaults on CPU.
+
+    Must run before anything builds an Accelerator. The Trainer asks for ``Accelerator(cpu=True)`` on a CPU-only
+    machine, and with ``cpu=True`` accelerate only creates the process group for MULTI_CPU, so it is created here.
+    """
+    import torch.distributed as dist
+    from accelerate.state import PartialState
+    from accelerate.utils import DistributedType
+
+    os.environ["ACCELERATE_TORCH_DEVICE"] = "cpu"
+    PartialState._prepare_backend = lambda self, cpu=False, sagemaker_dp=False, backend=None: (
+        "gloo", DistributedType.MULTI_GPU)
+    if not dist.is_initialized():
+        dist.init_process_group("gloo")
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("output")
@@ -37,12 +58,19 @@ def main():
     parser.add_argument("--signal", default="SIGTERM")
     parser.add_argument("--signal-twice", action="store_true")
     parser.add_argument("--evaluate-only", action="store_true", help="print the untrained model's evaluation as JSON")
+    parser.add_argument("--force-fsdp-on-cpu", action="store_true", help="really use FSDP2 on CPU (gloo)")
+    parser.add_argument("--save-to", help="after training, Trainer.save the model folder here")
     args = parser.parse_args()
+    if args.force_fsdp_on_cpu:
+        force_fsdp_on_cpu()
     overrides = json.loads(args.overrides)
     dropout = overrides.pop("dropout", 0.1)
     trainer = build_trainer(args.output, args.data, dropout=dropout, **overrides)
     rank = trainer.accelerator.process_index
     print(f"WORLD {trainer.accelerator.num_processes} {trainer.accelerator.distributed_type}", flush=True)
+    fsdp = getattr(trainer.accelerator.state, "fsdp_plugin", None)
+    if fsdp is not None:
+        print(f"FSDP version {fsdp.fsdp_version} {fsdp.state_dict_type} {type(trainer.model).__name__}", flush=True)
     if args.kill_at_step is not None and rank == args.kill_rank:
         original = trainer.training_step
 
@@ -89,6 +117,8 @@ def main():
 
         trainer._save_hooks = {point: maybe_die}
     trainer.train()
+    if args.save_to:  # as a user would, after train(): a collective under several processes
+        trainer.save(args.save_to)
     print("DONE", trainer.state.global_step, flush=True)
 
 

@@ -1,0 +1,1 @@
+"""The parts of scripts/benchmark.py: workload, timing, raw loop, Trainer runs, fresh processes, peers, report."""

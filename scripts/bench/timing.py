@@ -1,0 +1,76 @@
+"""Timing: timestamps after each optimizer update, timed eval passes, and the helpers both variants share."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import time
+
+import torch
+
+
+class StepClock:
+    """Timestamps after each optimizer update, with the update's samples, padded tokens and loss."""
+
+    def __init__(self, args):
+        self.cuda = args.device == "cuda"
+        self.sync_at = {args.warmup_steps - 1, args.max_steps - 1}
+        self.times, self.samples, self.tokens, self.losses, self.first_wall = [], [], [], [], None
+
+    def tick(self, batch: dict, loss) -> None:
+        if self.cuda and len(self.times) in self.sync_at:
+            torch.cuda.synchronize()
+        self.times.append(time.perf_counter())
+        if self.first_wall is None:
+            self.first_wall = time.time()
+        self.samples.append(int(batch["labels"].shape[0]))
+        self.tokens.append(int(batch["token_ids"].numel()))
+        self.losses.append(loss)
+
+    def throughput(self, warmup: int) -> dict:
+        elapsed = self.times[-1] - self.times[warmup - 1]
+        return {"train_samples_per_s": sum(self.samples[warmup:]) / elapsed,
+                "train_tokens_per_s": sum(self.tokens[warmup:]) / elapsed,
+                "train_s_per_step": elapsed / (len(self.times) - warmup), "steps": len(self.times),
+                "step_s": [b - a for a, b in zip(self.times[warmup - 1:], self.times[warmup:])],
+                "step_samples": self.samples[warmup:], "step_tokens": self.tokens[warmup:]}
+
+    def loss_values(self) -> list[float]:
+        return [float(x) for x in self.losses if x is not None]
+
+
+def _sync(args) -> None:
+    if args.device == "cuda":
+        torch.cuda.synchronize()
+
+
+def timed_eval(args, evaluate) -> dict:
+    """``--eval-passes`` timed passes of ``evaluate()`` (which returns the samples it saw), after one warm-up pass."""
+    evaluate()
+    samples, seconds = [], []
+    for _ in range(args.eval_passes):
+        t0 = time.perf_counter()
+        samples.append(evaluate())
+        _sync(args)
+        seconds.append(time.perf_counter() - t0)
+    return {"eval_samples_per_s": sum(samples) / sum(seconds), "eval_pass_s": seconds, "eval_pass_samples": samples}
+
+
+def counting(evaluate, samples: int, results: list | None = None):
+    """``evaluate`` (stdout silenced) as a callable returning the number of samples it scored, for ``timed_eval``."""
+    def call() -> int:
+        result = quiet(evaluate)
+        if results is not None:
+            results.append(result)
+        return samples
+    return call
+
+
+def _autocast(args):
+    enabled = args.mixed_precision == "bf16"
+    return torch.autocast(device_type=args.device, dtype=torch.bfloat16, enabled=enabled)
+
+
+def quiet(fn, *a, **kw):
+    with contextlib.redirect_stdout(io.StringIO()):
+        return fn(*a, **kw)
