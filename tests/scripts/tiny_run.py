@@ -71,12 +71,18 @@ def main():
     fsdp = getattr(trainer.accelerator.state, "fsdp_plugin", None)
     if fsdp is not None:
         print(f"FSDP version {fsdp.fsdp_version} {fsdp.state_dict_type} {type(trainer.model).__name__}", flush=True)
-    if args.kill_at_step is not None and rank == args.kill_rank:
+    if args.kill_at_step is not None:
         original = trainer.training_step
 
         def training_step(batch):
             if trainer.state.global_step == args.kill_at_step:
-                die()
+                # Die after the last save is sealed (fsync + rename run on a background thread): a kill inside that
+                # window falls back to the checkpoint before, which --kill-in-save tests on purpose.
+                from hezar_accel.trainer.saving import wait_for_checkpoint
+
+                wait_for_checkpoint(trainer, all_processes=True)
+                if rank == args.kill_rank:
+                    die()
             return original(batch)
 
         trainer.training_step = training_step
