@@ -57,7 +57,8 @@ def test_every_variant_has_every_measurement(report):
     for key in ("resume_early_s", "resume_late_s", "build_s"):
         assert positive_float(data["hezar_accel"][key]["median"]), key
     assert set(data["targets"]) == {"train", "eval", "startup", "peak_rss", "save", "save_durable", "resume"}
-    assert all(isinstance(t["pass"], bool) for t in data["targets"].values())
+    assert all(isinstance(t["pass"], bool) for k, t in data["targets"].items() if k != "save_durable")
+    assert data["targets"]["save_durable"]["pass"] is None  # shown for reference, not an issue target
 
 
 @pytest.mark.slow
@@ -73,7 +74,7 @@ def test_the_table_is_printed_and_written_with_a_verdict_per_target(report):
     _, markdown, stdout = report
     assert "hezar_accel vs raw" in stdout and "peer `transformers`: skipped" in stdout
     rows = [line for line in markdown.splitlines() if line.startswith("| ")]
-    assert sum(("PASS" in r) or ("FAIL" in r) for r in rows) == 7
+    assert sum(("PASS" in r) or ("FAIL" in r) for r in rows) == 6
     assert "uptime" in markdown.lower() or "load average" in markdown
 
 

@@ -31,7 +31,7 @@ from .info import format_info, info_rows
 from .evaluation import evaluation_loop
 from .guards import NonFiniteTracker, StopSignal, all_finite, raise_if_non_finite, stop_if_signalled
 from .loggers import log_row, start_run_logs
-from .optim import build_optimizer, build_scheduler, set_schedule_length
+from .optim import build_optimizer, build_scheduler, scaler_scale, set_schedule_length, update_was_skipped
 from .setup import (RunningLoss, build_dataloaders, check_inputs, check_precision, epoch_dataloader, loss_scales,
                     update_groups)
 from .state import TrainerState
@@ -185,8 +185,9 @@ class Trainer:
             return
         if self.accelerator.sync_gradients and self.config.max_grad_norm:
             self.accelerator.clip_grad_norm_(self.model.parameters(), self.config.max_grad_norm)
+        scale = scaler_scale(self.accelerator)
         self.optimizer.step()
-        if self.accelerator.sync_gradients and not self.accelerator.optimizer_step_was_skipped:
+        if self.accelerator.sync_gradients and not update_was_skipped(self.accelerator, scale):
             self.lr_scheduler.step()
         self.optimizer.zero_grad(set_to_none=True)
 

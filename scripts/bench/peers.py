@@ -21,7 +21,7 @@ def _peer_installed(name: str) -> bool:
 def run_transformers_peer(work: Workload, tmp: str, rep: int) -> dict:
     """The 🤗 Transformers Trainer on the same initial weights, data, collator and settings.
 
-    Its own random order (no length grouping: it looks for ``input_ids``), the same AdamW/linear schedule/clipping.
+    The raw loop's batch order (same sampler and seed), the same AdamW/linear schedule/clipping.
     """
     from transformers import Trainer, TrainerCallback, TrainingArguments
     from hezar_accel.metrics import get_metrics_handler_class
@@ -63,7 +63,15 @@ def run_transformers_peer(work: Workload, tmp: str, rep: int) -> dict:
         logging_steps=min(spec["log_steps"], args.max_steps), save_strategy="no", eval_strategy="no",
         report_to=[], disable_tqdm=True, seed=args.seed, use_cpu=args.device == "cpu",
         bf16=args.mixed_precision == "bf16", dataloader_num_workers=0, remove_unused_columns=False)
-    trainer = Trainer(model=wrapped, args=training_args, train_dataset=work.train, eval_dataset=work.eval,
+    from hezar_accel.data.samplers import EpochShuffleSampler
+
+    class SameOrderTrainer(Trainer):
+        """The raw loop's first-epoch order (the run is shorter than an epoch), so all three see the same batches."""
+
+        def _get_train_sampler(self, train_dataset=None):
+            return EpochShuffleSampler(len(work.train), seed=args.seed).order(1)
+
+    trainer = SameOrderTrainer(model=wrapped, args=training_args, train_dataset=work.train, eval_dataset=work.eval,
                       data_collator=work.train.data_collator, callbacks=[Tick()], compute_metrics=compute_metrics,
                       preprocess_logits_for_metrics=lambda logits, labels: logits.argmax(-1))
     quiet(trainer.train)
