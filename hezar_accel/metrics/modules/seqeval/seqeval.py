@@ -8,7 +8,9 @@ sentence. Without a scheme, seqeval's default (CoNLL-style, lenient) entity extr
 import datasets
 import evaluate
 import seqeval.scheme
-from seqeval.metrics import accuracy_score, f1_score, precision_score, recall_score
+from seqeval.metrics import accuracy_score
+from seqeval.metrics.sequence_labeling import precision_recall_fscore_support
+from seqeval.metrics.v1 import precision_recall_fscore_support as strict_precision_recall_fscore_support
 
 _SCHEMES = ("IOB1", "IOB2", "IOE1", "IOE2", "IOBES", "BILOU")
 _DESCRIPTION = "Entity precision/recall/F1 (micro over entities) and token accuracy over tag sequences."
@@ -44,15 +46,20 @@ class Seqeval(evaluate.Metric):
         for i, (pred, ref) in enumerate(zip(predictions, references)):
             if len(pred) != len(ref):
                 raise ValueError(f"seqeval: sentence {i} has {len(pred)} predicted tags but {len(ref)} reference tags")
-        kwargs = {"suffix": suffix, "zero_division": zero_division}
-        if scheme is not None:
-            if scheme not in _SCHEMES:
-                valid = ", ".join(_SCHEMES)
-                raise ValueError(f"seqeval: scheme={scheme!r} is not supported; use None or one of {valid}")
-            kwargs.update(mode="strict", scheme=getattr(seqeval.scheme, scheme))
+        kwargs = {"average": "micro", "suffix": suffix, "zero_division": zero_division}
+        # One pass over the entities for all three scores (seqeval's precision_score/recall_score/f1_score would each
+        # extract them again); the same functions and micro average those three call.
+        if scheme is None:
+            precision, recall, f1, _ = precision_recall_fscore_support(references, predictions, **kwargs)
+        elif scheme not in _SCHEMES:
+            valid = ", ".join(_SCHEMES)
+            raise ValueError(f"seqeval: scheme={scheme!r} is not supported; use None or one of {valid}")
+        else:
+            precision, recall, f1, _ = strict_precision_recall_fscore_support(
+                references, predictions, scheme=getattr(seqeval.scheme, scheme), **kwargs)
         return {
-            "precision": float(precision_score(references, predictions, **kwargs)),
-            "recall": float(recall_score(references, predictions, **kwargs)),
-            "f1": float(f1_score(references, predictions, **kwargs)),
+            "precision": float(precision),
+            "recall": float(recall),
+            "f1": float(f1),
             "accuracy": float(accuracy_score(references, predictions)),
         }
