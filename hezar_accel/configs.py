@@ -210,10 +210,13 @@ class Config:
         file_path = os.path.join(folder, filename or self.default_filename)
         # Like Hezar, leave out fields that are None by default and still None: the reader's default then applies
         # (Hezar's own defaults when Hezar reads the file), and loading here gives the same value back.
-        defaults = {f.name: f.default for f in dataclasses.fields(self)}
-        data = {k: v for k, v in self.to_dict().items() if not (v is None and defaults.get(k) is None)}
-        dump_yaml(data, file_path)
+        dump_yaml(self.saved_dict(), file_path)
         return file_path
+
+    def saved_dict(self) -> dict:
+        """What :meth:`save` writes: :meth:`to_dict` without the fields that are None by default and still None."""
+        defaults = {f.name: f.default for f in dataclasses.fields(self)}
+        return {k: v for k, v in self.to_dict().items() if not (v is None and defaults.get(k) is None)}
 
     def push_to_hub(self, repo_id: str, filename: str | None = None, subfolder: str = "", commit_message: str | None = None,
                     private: bool | None = False, token: str | None = None) -> str:

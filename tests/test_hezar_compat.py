@@ -302,9 +302,6 @@ def test_crnn_saved_by_hezar_loads_here_with_the_same_outputs(images, tmp_path):
     assert_same_ocr_outputs(ours, theirs, images)
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "hezar_accel/preprocessors/image_processor.py ImageProcessor._resize: `resample: null` (the default, and what "
-    "Hezar writes when unset) resizes with BILINEAR here, while Hezar calls PIL resize(resample=None) = BICUBIC."))
 def test_image_processor_without_resample_matches_hezar(images, tmp_path):
     from hezar.preprocessors import ImageProcessor, ImageProcessorConfig
 
@@ -376,10 +373,11 @@ def test_gpt2_saved_by_hezar_loads_here_with_the_same_outputs(tmp_path):
     assert_same_lm_outputs(ours, theirs, tokenizer)
 
 
-@pytest.mark.xfail(strict=True, raises=AttributeError, reason=(
-    "hezar_accel/models/gpt2/gpt2_text_generation.py GPT2TextGenerationConfig.generation defaults to None and "
-    "Config.save writes `generation: null` (Hezar skips None fields); Hezar's GPT2TextGeneration.generate() then "
-    "calls self.config.generation.update(...) on None."))
+@pytest.mark.xfail(strict=True, raises=IndexError, reason=(
+    "Fixed here: `generation: null` is no longer written, so Hezar applies its own generation defaults (the "
+    "AttributeError this test guarded is gone). Still open: Hezar's default generation settings index past the "
+    "tiny test model's embeddings (IndexError in the embedding lookup of gpt2.generate); to be checked against "
+    "Hezar's GPT2 generation defaults (token ids / max_length) vs this fixture's vocab and n_positions."))
 def test_gpt2_saved_here_generates_with_hezars_predict(bpe, tmp_path):
     accel_gpt2(bpe).save(tmp_path)
     theirs = HezarModel.load(str(tmp_path))
@@ -464,10 +462,6 @@ def test_trainer_checkpoint_of_a_hezar_accel_model_loads_in_hezar(text_data, tmp
         torch.testing.assert_close(ours(**a)["logits"], theirs(**h)["logits"], rtol=1e-5, atol=1e-5)
 
 
-@pytest.mark.xfail(strict=True, raises=TypeError, reason=(
-    "hezar_accel/trainer/saving.py write_model_folder calls model.save(folder, filename=..., config_filename=..., "
-    "state_dict=state_dict); hezar.models.Model.save(path, filename, save_preprocessor, config_filename) has no "
-    "state_dict parameter, so the first checkpoint (or Trainer.save) of a Hezar model raises TypeError."))
 def test_trainer_checkpoint_of_a_hezar_model_loads_in_hezar(hezar_classifier, text_data, tmp_path):
     model, folder = hezar_classifier
     train(model, text_data, folder, str(tmp_path / "out"), num_epochs=1, save_enabled=True)
@@ -476,9 +470,6 @@ def test_trainer_checkpoint_of_a_hezar_model_loads_in_hezar(hezar_classifier, te
     assert_same_weights(HezarModel.load(str(root / step)), model)
 
 
-@pytest.mark.xfail(strict=True, raises=DataError, reason=(
-    "hezar_accel/data/text_classification.py tokenizer_of() accepts only hezar_accel Tokenizer instances; a Hezar "
-    "tokenizer object raises DataError (workaround: Preprocessor.load(<hezar model folder>) reads the same files)."))
 def test_text_classification_dataset_accepts_a_hezar_tokenizer_object(hezar_classifier, text_data):
     from hezar_accel.data import Dataset
 

@@ -125,8 +125,10 @@ class TextClassificationDataset(Dataset):
             enc = tokenizer([str(t) for t in rows[config.text_field]],
                             pair=[str(t) for t in pair] if pair is not None else None,
                             truncation=True, max_length=config.max_length, padding=False, return_tensors=None)
+            # Hezar's tokenizers return no segment ids unless asked: single-segment texts are all segment 0.
+            segments = enc["token_type_ids"] if "token_type_ids" in enc else [[0] * len(x) for x in enc["token_ids"]]
             return {"token_ids": enc["token_ids"], "attention_mask": enc["attention_mask"],
-                    "token_type_ids": enc["token_type_ids"], "labels": rows["__label_id"]}
+                    "token_type_ids": segments, "labels": rows["__label_id"]}
 
         # The fingerprint names the raw data + tokenizer + settings, so datasets' cache is reused exactly when valid.
         key = json.dumps([table._fingerprint, preprocessor_fingerprint(tokenizer), config.text_field, config.text_pair_field,

@@ -34,6 +34,13 @@ class BertSequenceLabelingConfig(BertTaskConfig):
     task: str = TaskType.SEQUENCE_LABELING.value
     prediction_skip_tokens: list = field(default_factory=lambda: ["[SEP]", "[CLS]"])
 
+    def saved_dict(self) -> dict:
+        """Always write ``num_labels`` (from ``id2label`` when unset): Hezar's BertSequenceLabelingConfig requires it."""
+        data = super().saved_dict()
+        if data.get("num_labels") is None and self.id2label:
+            data["num_labels"] = len(self.id2label)
+        return data
+
 
 @register_model("bert_sequence_labeling", BertSequenceLabelingConfig)
 class BertSequenceLabeling(Model):

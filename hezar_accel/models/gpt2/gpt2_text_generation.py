@@ -77,6 +77,11 @@ class GPT2TextGenerationConfig(ModelConfig):
     summary_first_dropout: float | None = 0.1
     generation: dict | None = None
 
+    def saved_dict(self) -> dict:
+        """Write ``summary_activation`` even when None: left out, Hezar's default ``False`` applies, which
+        transformers 5's strict ``GPT2Config`` rejects (so Hezar could not load the folder)."""
+        return {**super().saved_dict(), "summary_activation": self.summary_activation}
+
     def validate(self) -> list[str]:
         problems = super().validate()
         if problems:
