@@ -30,16 +30,24 @@ def test_find_latest_ignores_folders_without_the_completion_marker(tmp_path):
     assert ckpt.find_latest(root).endswith("00000010")
 
 
-def test_a_failing_write_leaves_the_previous_checkpoint_as_latest(tmp_path):
+def stage(root, step, text):
+    folder = ckpt.staging_folder(root, step)
+    os.makedirs(folder)
+    with open(os.path.join(folder, "x.txt"), "w") as f:
+        f.write(text)
+
+
+def test_a_failure_before_the_rename_leaves_the_previous_checkpoint_as_latest(tmp_path):
     root = str(tmp_path)
     fake_checkpoint(root, 5)
+    stage(root, 10, "half-written")
+    assert ckpt.find_latest(root).endswith("00000005")  # a staged folder is never "latest"
 
-    def broken(folder):
-        os.makedirs(folder)
-        raise OSError(28, "No space left on device")
+    def disk_error(step):
+        raise OSError(5, "Input/output error")
 
     with pytest.raises(OSError):
-        ckpt.write_checkpoint(root, 10, broken)
+        ckpt.finalize_checkpoint(root, 10, {"before_rename": disk_error})
     assert ckpt.find_latest(root).endswith("00000005")
     ckpt.clean_stale(root)
     assert sorted(os.listdir(root)) == ["00000005"]
@@ -47,16 +55,10 @@ def test_a_failing_write_leaves_the_previous_checkpoint_as_latest(tmp_path):
 
 def test_saving_the_same_step_again_replaces_it_atomically(tmp_path):
     root = str(tmp_path)
-
-    def writer(text):
-        def write(folder):
-            os.makedirs(folder)
-            with open(os.path.join(folder, "x.txt"), "w") as f:
-                f.write(text)
-        return write
-
-    ckpt.write_checkpoint(root, 7, writer("first"))
-    final = ckpt.write_checkpoint(root, 7, writer("second"))
+    stage(root, 7, "first")
+    ckpt.finalize_checkpoint(root, 7)
+    stage(root, 7, "second")
+    final = ckpt.finalize_checkpoint(root, 7)
     assert open(os.path.join(final, "x.txt")).read() == "second" and sorted(os.listdir(root)) == ["00000007"]
 
 

@@ -55,26 +55,14 @@ def _fsync_tree(folder: str) -> None:
                 os.fsync(f.fileno())
 
 
-def write_checkpoint(root: str, step: int, write: Callable[[str], None], hooks: dict | None = None) -> str:
-    """Write a checkpoint atomically and synchronously (main process only): stage it, then finalize it.
-
-    Args:
-        root: the checkpoints folder.
-        step: global step, names the folder.
-        write: fills the staging folder (model folder, train/, accelerate/ already saved into it, ...).
-        hooks: test-only fault injection: ``{"after_write" | "before_rename" | "after_rename": callable(step)}``.
-
-    Returns:
-        The final checkpoint folder.
-    """
-    write(staging_folder(root, step))
-    (hooks or {}).get("after_write", _no_hook)(step)
-    return finalize_checkpoint(root, step, hooks)
-
-
 def finalize_checkpoint(root: str, step: int, hooks: dict | None = None) -> str:
     """Make the staged checkpoint of ``step`` durable and visible: fsync every file, write the ``COMPLETE`` marker
     (fsynced), then rename the folder into place (replacing an earlier save of the same step).
+
+    Args:
+        root: the checkpoints folder; the staged files are in ``staging_folder(root, step)``.
+        step: global step, names the folder.
+        hooks: test-only fault injection: ``{"before_rename" | "after_rename": callable(step)}``.
 
     Safe to run on a background thread once the staging folder is fully written: it only reads that folder and
     renames it, and nothing else touches it until the next save (which waits for this one).
@@ -90,7 +78,7 @@ def finalize_checkpoint(root: str, step: int, hooks: dict | None = None) -> str:
         f.write(f"{step}\n")
         f.flush()
         os.fsync(f.fileno())
-    hooks.get("before_rename", _no_hook)(step)
+    hooks.get("before_rename", no_hook)(step)
     if os.path.exists(final):  # the same step saved again (e.g. an epoch-end save after a mid-epoch one)
         trash = os.path.join(root, TRASH_PREFIX + checkpoint_name(step))
         shutil.rmtree(trash, ignore_errors=True)
@@ -100,11 +88,11 @@ def finalize_checkpoint(root: str, step: int, hooks: dict | None = None) -> str:
     else:
         os.replace(staging, final)
     _fsync_dir(root)
-    hooks.get("after_rename", _no_hook)(step)
+    hooks.get("after_rename", no_hook)(step)
     return final
 
 
-def _no_hook(step: int) -> None:
+def no_hook(step: int) -> None:
     pass
 
 

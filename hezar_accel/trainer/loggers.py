@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import os
+import time
 from typing import Any
 
 from ..constants import TRAINER_CSV_LOG_FILE
@@ -87,3 +88,32 @@ def log_row(trainer, logs: dict[str, Any]) -> None:
         trainer.accelerator.log(numbers, step=logs["step"])
     if any(k.startswith("evaluation.") for k in logs):
         trainer.state.log_history.append({k: v for k, v in logs.items() if k == "step" or k.startswith("evaluation.")})
+
+
+def window_row(trainer, bar) -> dict[str, float]:
+    """The logging window's row (mean train loss over all processes, LR, samples/s), then start the next window."""
+    start_time, start_step = trainer._window_start
+    elapsed = max(time.perf_counter() - start_time, 1e-9)
+    samples = (trainer.state.global_step - start_step) * trainer.config.gradient_accumulation_steps \
+        * trainer.config.batch_size * trainer.accelerator.num_processes
+    window_mean = trainer._loss.reduce(trainer.accelerator, which=1)
+    trainer._loss.reset_window()
+    trainer._window_start = (time.perf_counter(), trainer.state.global_step)
+    bar.set_postfix(loss=f"{window_mean:.4f}")
+    return {"train.loss": window_mean, "train.learning_rate": trainer.lr_scheduler.get_last_lr()[0],
+            "train.samples_per_second": samples / elapsed}
+
+
+def end_run_logs(accelerator) -> None:
+    """Close the trackers but keep the process group (unlike ``accelerator.end_training()``).
+
+    ``trainer.save(...)`` / ``push_to_hub(...)`` after ``train()`` are collectives under several processes; the
+    group is torn down when the interpreter exits.
+    """
+    import atexit
+
+    for tracker in accelerator.trackers:
+        tracker.finish()
+    if accelerator.num_processes > 1 and not getattr(accelerator, "_hezar_accel_exit_hook", False):
+        accelerator._hezar_accel_exit_hook = True
+        atexit.register(accelerator.state.destroy_process_group)

@@ -63,7 +63,7 @@ def register_weight_hooks(trainer) -> None:
                              for name in (f"{SAFE_MODEL_NAME}.safetensors", f"{MODEL_NAME}.bin")):
             return
         checkpoint = os.path.dirname(os.path.normpath(input_dir))
-        trainer.unwrapped_model.load_state_dict(read_state_dict(_find_weights(checkpoint, None)))
+        load_full_weights(trainer, read_state_dict(_find_weights(checkpoint, None)))
         models.clear()  # loaded: accelerate must not look for its own copy
 
     trainer.accelerator.register_save_state_pre_hook(drop_duplicate_weights)
@@ -126,7 +126,7 @@ def save_checkpoint(trainer, hooks: dict | None = None) -> str | None:
     try:
         write_model_folder(trainer, staging, state_dict)
         dump_yaml(state.to_dict(), os.path.join(staging, TRAINER_SUBFOLDER, TRAINER_STATE_FILE))  # sealed with the rest
-        hooks.get("after_write", ckpt._no_hook)(step)
+        hooks.get("after_write", ckpt.no_hook)(step)
     except OSError as e:
         raise _save_failed(root, step, e) from e
     trainer._finalizer.submit(partial(_finalize, trainer, root, step, hooks, state.best_checkpoint))

@@ -6,7 +6,7 @@ import dataclasses
 import os
 from dataclasses import dataclass, field
 
-from ..configs import dump_yaml, load_yaml
+from ..configs import load_yaml
 from ..errors import CheckpointError
 
 
@@ -54,14 +54,6 @@ class TrainerState:
         if unknown:
             raise CheckpointError(f"trainer_state has unknown keys {unknown}; was it written by a newer hezar_accel?")
         return cls(**data)
-
-    def save(self, path: str | os.PathLike) -> None:
-        """Write atomically (temp file + rename), so a crash never leaves a half-written state file."""
-        tmp = f"{os.fspath(path)}.tmp"
-        dump_yaml(self.to_dict(), tmp)
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "TrainerState":

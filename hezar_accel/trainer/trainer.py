@@ -30,7 +30,7 @@ from .config import TrainerConfig
 from .info import format_info, info_rows
 from .evaluation import evaluation_loop
 from .guards import NonFiniteTracker, StopSignal, all_finite, raise_if_non_finite, stop_if_signalled
-from .loggers import log_row, start_run_logs
+from .loggers import end_run_logs, log_row, start_run_logs, window_row
 from .optim import build_optimizer, build_scheduler, scaler_scale, set_schedule_length, update_was_skipped
 from .setup import (RunningLoss, build_dataloaders, check_inputs, check_precision, epoch_dataloader, loss_scales,
                     update_groups)
@@ -277,7 +277,7 @@ class Trainer:
             raise_if_non_finite(self)
         row = {}
         if plan.is_due(plan.log_steps, step):
-            row.update(self._window_row(bar))
+            row.update(window_row(self, bar))
         if plan.is_due(plan.eval_steps, step) and self._can_evaluate():
             results = self.evaluate()
             self._track_best(results)
@@ -288,18 +288,6 @@ class Trainer:
         if plan.is_due(plan.save_steps, step) and self.config.save_enabled:
             self.save_checkpoint()
         stop_if_signalled(self)
-
-    def _window_row(self, bar) -> dict[str, float]:
-        start_time, start_step = self._window_start
-        elapsed = max(time.perf_counter() - start_time, 1e-9)
-        samples = (self.state.global_step - start_step) * self.config.gradient_accumulation_steps \
-            * self.config.batch_size * self.accelerator.num_processes
-        window_mean = self._loss.reduce(self.accelerator, which=1)
-        self._loss.reset_window()
-        self._window_start = (time.perf_counter(), self.state.global_step)
-        bar.set_postfix(loss=f"{window_mean:.4f}")
-        return {"train.loss": window_mean, "train.learning_rate": self.lr_scheduler.get_last_lr()[0],
-                "train.samples_per_second": samples / elapsed}
 
     def evaluation_step(self, input_batch: dict) -> dict[str, torch.Tensor]:
         """Loss and compact predictions (ids, not logits) of one evaluation batch, on the device."""
@@ -401,19 +389,7 @@ class Trainer:
 
         wait_for_pushes(self)
         self.accelerator.wait_for_everyone()
-        # Close the trackers but keep the process group: `trainer.save(...)` / `push_to_hub(...)` after `train()` are
-        # collectives under several processes. The group is torn down when the interpreter exits.
-        for tracker in self.accelerator.trackers:
-            tracker.finish()
-        _destroy_process_group_at_exit(self.accelerator)
-
-
-def _destroy_process_group_at_exit(accelerator) -> None:
-    import atexit
-
-    if accelerator.num_processes > 1 and not getattr(accelerator, "_hezar_accel_exit_hook", False):
-        accelerator._hezar_accel_exit_hook = True
-        atexit.register(accelerator.state.destroy_process_group)
+        end_run_logs(self.accelerator)
 
 
 def _prefixed(prefix: str, results: dict[str, float]) -> dict[str, float]:
