@@ -249,6 +249,72 @@ def test_sequence_labeling_handler_scores_only_labelled_positions():
     assert handler.compute() == pytest.approx({"f1": 2 / 5, "precision": 1 / 2, "recall": 1 / 3, "accuracy": 5 / 7})
 
 
+def test_sequence_labeling_handler_names_an_id_missing_from_id2label():
+    handler = get_metrics_handler_class("sequence_labeling")(None, model_config={"id2label": {0: "O", 1: "B-PER"}})
+    with pytest.raises(ValueError, match="predicted id 7 is not in model_config.id2label"):
+        handler.add_batch(np.array([[0, 7, 1]]), np.array([[0, 1, -100]]))
+    with pytest.raises(ValueError, match="label id -3 is not in"):
+        handler.add_batch(np.array([[0, 1]]), np.array([[0, -3]]))
+
+
+def _random_tag_corpus(rng, pool, sentences):
+    refs = [[rng.choice(pool) for _ in range(rng.randint(0, 9))] for _ in range(sentences)]
+    preds = [[rng.choice(pool) if rng.random() < 0.5 else tag for tag in ref] for ref in refs]
+    return refs, preds
+
+
+@pytest.mark.parametrize("suffix", [False, True])
+def test_seqeval_lenient_scores_equal_seqeval_itself_on_random_tag_sequences(suffix):
+    """The array-based lenient extraction must reproduce seqeval's, odd labels (bare B, '.', X, O-PER) included."""
+    import random
+    import warnings
+
+    from seqeval.metrics import accuracy_score
+    from seqeval.metrics.sequence_labeling import precision_recall_fscore_support
+
+    prefixed = ["O", "B-PER", "I-PER", "E-PER", "S-PER", "B-LOC", "I-LOC", "E-LOC", "I-ORG", "B", "I", "E", "S",
+                ".", "X", "B-A-B", "I-A-B", "O-PER", "PER"]
+    suffixed = ["O", "PER-B", "PER-I", "PER-E", "PER-S", "LOC-B", "LOC-I", "B", "I", "X", "A-B-I"]
+    rng = random.Random(7)
+    metric = load_metric("seqeval", suffix=suffix, zero_division=1)
+    for _ in range(150):
+        pool = rng.sample(suffixed if suffix else prefixed, rng.randint(1, 8))
+        refs, preds = _random_tag_corpus(rng, pool, rng.randint(1, 6))
+        if not any(refs):
+            continue
+        bounds = [0, *sorted(rng.randint(0, len(refs)) for _ in range(2)), len(refs)]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # seqeval warns about the labels that are not entity tags
+            for start, end in zip(bounds, bounds[1:]):  # chunks of non-entity labels may span batches
+                metric.add_batch(preds[start:end], refs[start:end])
+            ours = metric.compute()
+            precision, recall, f1, _ = precision_recall_fscore_support(refs, preds, average="micro", suffix=suffix,
+                                                                       zero_division=1)
+        assert ours == {"precision": precision, "recall": recall, "f1": f1, "accuracy": accuracy_score(refs, preds)}
+
+
+def test_seqeval_strict_scores_equal_seqeval_itself_on_random_iob2_sequences():
+    import random
+
+    from seqeval.metrics import accuracy_score
+    from seqeval.metrics.v1 import precision_recall_fscore_support
+    from seqeval.scheme import IOB2
+
+    rng = random.Random(3)
+    metric = load_metric("seqeval", scheme="IOB2")
+    for _ in range(60):
+        refs, preds = _random_tag_corpus(rng, ["O", "B-PER", "I-PER", "B-LOC", "I-LOC"], rng.randint(1, 6))
+        if not any(refs):
+            continue
+        cut = rng.randint(0, len(refs))
+        metric.add_batch(preds[:cut], refs[:cut])
+        metric.add_batch(preds[cut:], refs[cut:])
+        precision, recall, f1, _ = precision_recall_fscore_support(refs, preds, average="micro", scheme=IOB2,
+                                                                   zero_division=0)
+        assert metric.compute() == {"precision": precision, "recall": recall, "f1": f1,
+                                    "accuracy": accuracy_score(refs, preds)}
+
+
 class WordTokenizer:
     """Stand-in tokenizer: id -> word; id 0 is the pad token, dropped by skip_special_tokens."""
 

@@ -42,14 +42,36 @@ def normalize_id2label(id2label: Any, owner: str) -> dict[int, str]:
         raise ConfigError(owner, [f"model_config.id2label: keys must be integer ids, got {bad[:5]}"]) from None
 
 
-def _lookup(id2label: dict[int, str], ids, what: str) -> list[str]:
-    try:
-        return [id2label[int(i)] for i in ids]
-    except KeyError as e:
-        raise ValueError(
-            f"{what} id {e.args[0]} is not in model_config.id2label (ids {min(id2label)}..{max(id2label)}); "
-            "the model's output size and its id2label disagree"
-        ) from None
+class LabelLookup:
+    """``id2label`` applied to whole id arrays: one numpy indexing per batch instead of a dict lookup per id.
+
+    Args:
+        id2label: ``{id: label}`` with int keys (see :func:`normalize_id2label`).
+    """
+
+    def __init__(self, id2label: dict[int, str]):
+        self.id2label = id2label
+        self.low = min(0, min(id2label))
+        self.labels = np.empty(max(id2label) - self.low + 1, dtype=object)  # id - low -> label; None: no label
+        for key, label in id2label.items():
+            self.labels[key - self.low] = label
+
+    def __call__(self, ids, what: str) -> list[str]:
+        """The labels of ``ids`` (any integer array-like), as a list.
+
+        Raises:
+            ValueError: an id has no label (named with ``what``: "predicted" or "label").
+        """
+        positions = np.asarray(ids, dtype=np.int64).reshape(-1) - self.low
+        inside = (positions >= 0) & (positions < len(self.labels))
+        labels = self.labels[np.where(inside, positions, 0)]
+        missing = ~inside | np.equal(labels, None)
+        if missing.any():
+            raise ValueError(
+                f"{what} id {positions[missing][0] + self.low} is not in model_config.id2label (ids "
+                f"{min(self.id2label)}..{max(self.id2label)}); the model's output size and its id2label disagree"
+            )
+        return labels.tolist()
 
 
 class TextClassificationMetricsHandler(MetricsHandler):
@@ -75,6 +97,7 @@ class SequenceLabelingMetricsHandler(MetricsHandler):
 
     def setup(self) -> None:
         self.id2label = normalize_id2label(config_value(self.model_config, "id2label"), type(self).__name__)
+        self.lookup = LabelLookup(self.id2label)
 
     def decode(self, predictions: np.ndarray, labels: np.ndarray) -> tuple[list, list]:
         if predictions.shape != labels.shape:
@@ -82,12 +105,11 @@ class SequenceLabelingMetricsHandler(MetricsHandler):
                 f"{type(self).__name__}: predictions {predictions.shape} and labels {labels.shape} must have the same "
                 "(batch, tokens) shape; pad both with pad_index along dim 1"
             )
-        pred_tags, ref_tags = [], []
-        for pred_row, label_row in zip(predictions, labels):
-            keep = (label_row != IGNORE_INDEX) & (label_row != self.pad_index)
-            pred_tags.append(_lookup(self.id2label, pred_row[keep], "predicted"))
-            ref_tags.append(_lookup(self.id2label, label_row[keep], "label"))
-        return pred_tags, ref_tags
+        keep = (labels != IGNORE_INDEX) & (labels != self.pad_index)
+        bounds = np.concatenate([[0], np.cumsum(keep.sum(axis=1))]).tolist()  # row r is flat[bounds[r]:bounds[r+1]]
+        pred_flat, ref_flat = self.lookup(predictions[keep], "predicted"), self.lookup(labels[keep], "label")
+        rows = list(zip(bounds, bounds[1:]))
+        return [pred_flat[a:b] for a, b in rows], [ref_flat[a:b] for a, b in rows]
 
 
 class TextGenerationMetricsHandler(MetricsHandler):
@@ -145,6 +167,7 @@ class CTCMetricsHandler(MetricsHandler):
 
     def setup(self) -> None:
         self.id2label = normalize_id2label(config_value(self.model_config, "id2label"), type(self).__name__)
+        self.lookup = LabelLookup(self.id2label)
         blank_id = config_value(self.model_config, "blank_id", None)
         self.blank_id = 0 if blank_id is None else int(blank_id)
 
@@ -159,13 +182,13 @@ class CTCMetricsHandler(MetricsHandler):
 
     def decode(self, predictions: np.ndarray, labels: np.ndarray) -> tuple[list, list]:
         texts = [
-            "".join(_lookup(self.id2label, ids, "predicted"))
+            "".join(self.lookup(ids, "predicted"))
             for ids in ctc_greedy_collapse(predictions, blank_id=self.blank_id, pad_id=self.pad_index)
         ]
         references = []
         for row in labels:
             keep = (row != IGNORE_INDEX) & (row != self.pad_index) & (row != self.blank_id)
-            references.append("".join(_lookup(self.id2label, row[keep], "label")))
+            references.append("".join(self.lookup(row[keep], "label")))
         return texts, references
 
     def metric_inputs(self, name: str, predictions: list, references: list) -> tuple[list, list]:

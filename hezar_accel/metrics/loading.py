@@ -65,6 +65,11 @@ class Metric:
     model's eval pass) to support cross-process and on-disk collection; the trainer already gathers the whole corpus
     onto every process before it calls :meth:`add_batch`, so that round trip buys nothing here.
 
+    A module that also defines ``_update_statistics(statistics, predictions, references, **options)`` (folds a batch
+    into a dict of running counts, ``{}`` at first, and returns it) and ``_compute_from_statistics(statistics,
+    **options)`` is scored batch by batch instead: each batch is reduced as it arrives and only the counts are kept.
+    The module promises that the result equals ``_compute`` over the whole corpus, for any split into batches.
+
     Args:
         name: the metric name (one of ``AVAILABLE_METRICS``).
         module: the loaded ``evaluate.EvaluationModule``.
@@ -75,26 +80,34 @@ class Metric:
         self.name = name
         self.module = module
         self.compute_kwargs = dict(compute_kwargs or {})
-        self._predictions: list = []
-        self._references: list = []
+        self.incremental = callable(getattr(module, "_update_statistics", None)) and callable(
+            getattr(module, "_compute_from_statistics", None))
+        self.reset()
 
     @property
     def num_added(self) -> int:
         """How many (prediction, reference) pairs were added since the last compute/reset."""
-        return len(self._predictions)
+        return self._num_added
 
     def add_batch(self, predictions, references) -> None:
         """Add a batch of predictions and references (lists of equal length); empty batches are ignored.
 
         Raises:
-            ValueError: when the lengths differ.
+            ValueError: when the lengths differ; for an incremental module, also when the values do not fit it.
         """
         if len(predictions) != len(references):
             raise ValueError(
                 f"{self.name}: got {len(predictions)} predictions but {len(references)} references in one batch"
             )
-        self._predictions.extend(predictions)
-        self._references.extend(references)
+        if not len(predictions):
+            return
+        if self.incremental:
+            self._statistics = self.module._update_statistics(self._statistics, predictions=predictions,
+                                                              references=references, **self.compute_kwargs)
+        else:
+            self._predictions.extend(predictions)
+            self._references.extend(references)
+        self._num_added += len(predictions)
 
     def compute(self) -> dict[str, float]:
         """Compute the metric over everything added since the last compute/reset, then empty the buffer.
@@ -108,17 +121,22 @@ class Metric:
         if self.num_added == 0:
             raise ValueError(f"{self.name}: compute() called before any predictions were added")
         try:
-            result = self.module._compute(
-                predictions=self._predictions, references=self._references, **self.compute_kwargs
-            )
+            if self.incremental:
+                result = self.module._compute_from_statistics(self._statistics, **self.compute_kwargs)
+            else:
+                result = self.module._compute(
+                    predictions=self._predictions, references=self._references, **self.compute_kwargs
+                )
         finally:
             self.reset()
         return {key: float(value) for key, value in result.items()}
 
     def reset(self) -> None:
         """Drop everything added since the last compute."""
-        self._predictions = []
-        self._references = []
+        self._predictions: list = []
+        self._references: list = []
+        self._statistics: dict[str, int | float] = {}
+        self._num_added = 0
 
     def __repr__(self) -> str:
         return f"Metric({self.name!r}, compute_kwargs={self.compute_kwargs!r})"

@@ -3,14 +3,24 @@
 A local 🤗 evaluate module (no Hub access). Inputs are string tags (``B-PER``, ``I-PER``, ``O`` ...), one list per
 sentence. Without a scheme, seqeval's default (CoNLL-style, lenient) entity extraction is used; with ``scheme``
 (IOB2, IOBES ...) the strict mode is used, where an entity counts only if its tags are valid under that scheme.
+
+Besides ``_compute``, the module scores batch by batch: ``_update_statistics`` folds a batch into running counts
+(entities, tokens) and ``_compute_from_statistics`` turns them into the scores, equal to seqeval's micro average over
+the whole corpus for any split into batches.
+
+Lenient extraction runs on arrays: seqeval's ``get_entities`` walks the tags one by one in Python (~7 ms per 10k
+tags, a few percent of a small model's evaluation), but its decisions depend only on each pair of adjacent labels.
+So seqeval's own ``end_of_chunk``/``start_of_chunk`` are asked once per pair of labels, and numpy applies the answers
+to every position. The entities are exactly seqeval's (tests compare the two on random tag sequences).
 """
+
+from itertools import chain
 
 import datasets
 import evaluate
+import numpy as np
 import seqeval.scheme
-from seqeval.metrics import accuracy_score
-from seqeval.metrics.sequence_labeling import precision_recall_fscore_support
-from seqeval.metrics.v1 import precision_recall_fscore_support as strict_precision_recall_fscore_support
+from seqeval.metrics.sequence_labeling import end_of_chunk, get_entities, start_of_chunk
 
 _SCHEMES = ("IOB1", "IOB2", "IOE1", "IOE2", "IOBES", "BILOU")
 _DESCRIPTION = "Entity precision/recall/F1 (micro over entities) and token accuracy over tag sequences."
@@ -20,10 +30,104 @@ Args:
     references: reference tag sequences, same lengths as the predictions.
     scheme: None (lenient CoNLL matching) or one of IOB1, IOB2, IOE1, IOE2, IOBES, BILOU (strict matching).
     suffix: True when tags are written as PER-B instead of B-PER.
-    zero_division: value used when there are no predicted/true entities (default 0).
+    zero_division: value of a score whose denominator is 0 (no predicted / no true entities): 0 (default) or 1.
 Returns:
     precision, recall, f1, accuracy: floats.
 """
+
+
+def _strict_entities(sequences, scheme: str, suffix: bool) -> set:
+    """Hashable (sentence, type, start, end) entities valid under ``scheme``, extracted by seqeval."""
+    found = seqeval.scheme.Entities(sequences, getattr(seqeval.scheme, scheme), suffix)
+    return {entity.to_tuple() for entity in chain.from_iterable(found.entities)}
+
+
+class _LenientChunker:
+    """seqeval's lenient (default) entity extraction over label ids, for one ``suffix`` setting.
+
+    ``get_entities`` decides at each position i whether a chunk ends at i-1 (``end_of_chunk``) and whether one starts
+    at i (``start_of_chunk``), from labels i-1 and i alone. Those two functions are asked once per pair of labels and
+    kept in k x k tables (k = labels seen so far; they grow when a new label shows up), which numpy then applies to
+    every position. A chunk ending at i-1 began at the last start before i (or at 0) and has the type of label i-1.
+    """
+
+    def __init__(self, suffix: bool):
+        self.suffix = suffix
+        self.index: dict[str, int] = {}
+        self.parsed: list[tuple[str, str]] = []  # (tag, type) of each label id, as get_entities reads the label
+        self.types: dict[str, int] = {}
+        self.type_ids = np.zeros(0, dtype=np.int64)
+        self.ends = self.starts = np.zeros((0, 0), dtype=bool)
+        self._add(["O"])  # the sentence separator
+
+    def ids(self, labels: list[str]) -> np.ndarray:
+        """The label ids of a flat label list (new labels are added to the tables first)."""
+        new = [label for label in dict.fromkeys(labels) if label not in self.index]
+        if new:
+            self._add(new)
+        return np.fromiter(map(self.index.__getitem__, labels), dtype=np.int64, count=len(labels))
+
+    def _add(self, labels: list[str]) -> None:
+        get_entities(labels, self.suffix)  # seqeval's warnings for labels that are not entity tags, once per label
+        for label in labels:
+            self.index[label] = len(self.parsed)
+            if self.suffix:
+                tag, type_ = label[-1], label[:-1].rsplit("-", maxsplit=1)[0] or "_"
+            else:
+                tag, type_ = label[0], label[1:].split("-", maxsplit=1)[-1] or "_"
+            self.parsed.append((tag, type_))
+            self.types.setdefault(type_, len(self.types))
+        self.type_ids = np.array([self.types[type_] for _, type_ in self.parsed], dtype=np.int64)
+        self.ends = np.array([[end_of_chunk(prev_tag, tag, prev_type, type_) for tag, type_ in self.parsed]
+                              for prev_tag, prev_type in self.parsed], dtype=bool)
+        self.starts = np.array([[start_of_chunk(prev_tag, tag, prev_type, type_) for tag, type_ in self.parsed]
+                                for prev_tag, prev_type in self.parsed], dtype=bool)
+
+    def entities(self, ids: np.ndarray, offset: int, begin: int) -> tuple[set[tuple[int, int, int]], int]:
+        """The (type id, start, end) chunks that end in a piece of the joined corpus, as ``get_entities`` finds them.
+
+        Args:
+            ids: label ids of the corpus positions ``offset, offset + 1, ...``; every earlier piece ended with the
+                ``O`` separator (as the corpus "starts" after one: seqeval's initial state behaves like it).
+            begin: where the last chunk before ``offset`` started (0 at the start). Labels that are not entity tags
+                (``X``, ``.``) can leave a chunk open across sentences, so this is carried between pieces.
+
+        Returns:
+            The chunks (global positions) and the ``begin`` to carry into the next piece.
+        """
+        prev = np.concatenate([[self.index["O"]], ids[:-1]])
+        ends = np.flatnonzero(self.ends[prev, ids]) + offset  # a chunk ends at `end - 1`
+        starts = np.concatenate([[begin], np.flatnonzero(self.starts[prev, ids]) + offset])
+        begins = starts[np.searchsorted(starts, ends, side="left") - 1]
+        chunks = set(zip(self.type_ids[ids[ends - offset - 1]].tolist(), begins.tolist(), (ends - 1).tolist()))
+        return chunks, int(starts[-1])
+
+    def update(self, statistics: dict, references, predictions) -> None:
+        """Fold equally shaped tag sequences into ``statistics`` (entity and token counts, carried chunk starts)."""
+        true_ids, predicted_ids = self.ids(_joined(references)), self.ids(_joined(predictions))
+        offset = statistics.get("offset", 0)
+        true, statistics["true_begin"] = self.entities(true_ids, offset, statistics.get("true_begin", 0))
+        predicted, statistics["predicted_begin"] = self.entities(predicted_ids, offset,
+                                                                 statistics.get("predicted_begin", 0))
+        statistics["offset"] = offset + len(true_ids)
+        # A chunk is found at the position after its end on both sides alike, so matches never straddle two pieces.
+        correct_tokens = int(np.count_nonzero(true_ids == predicted_ids)) - len(references)  # minus the separators
+        _add(statistics, len(true), len(predicted), len(true & predicted), correct_tokens)
+
+
+def _add(statistics: dict, true: int, predicted: int, correct: int, correct_tokens: int) -> None:
+    for key, value in (("true_entities", true), ("predicted_entities", predicted), ("correct_entities", correct),
+                       ("correct_tokens", correct_tokens)):
+        statistics[key] = statistics.get(key, 0) + value
+
+
+def _joined(sequences) -> list[str]:
+    """The sentences as get_entities joins them: each followed by an ``O``."""
+    flat = []
+    for sequence in sequences:
+        flat.extend(sequence)
+        flat.append("O")
+    return flat
 
 
 class Seqeval(evaluate.Metric):
@@ -42,24 +146,51 @@ class Seqeval(evaluate.Metric):
             ),
         )
 
-    def _compute(self, predictions, references, scheme=None, suffix=False, zero_division=0):
+    def _update_statistics(self, statistics, predictions, references, scheme=None, suffix=False, zero_division=0):
+        """Fold one batch into ``statistics`` (``{}`` before the first batch) and return it.
+
+        Keys: ``true_entities``, ``predicted_entities``, ``correct_entities``, ``tokens``, ``correct_tokens``, plus
+        the lenient extraction's carried positions. Batches must come in corpus order.
+        """
+        if scheme is not None and scheme not in _SCHEMES:
+            valid = ", ".join(_SCHEMES)
+            raise ValueError(f"seqeval: scheme={scheme!r} is not supported; use None or one of {valid}")
+        if zero_division not in (0, 1, "warn"):
+            raise ValueError(f"seqeval: zero_division={zero_division!r} is not supported; use 0 or 1")
         for i, (pred, ref) in enumerate(zip(predictions, references)):
             if len(pred) != len(ref):
                 raise ValueError(f"seqeval: sentence {i} has {len(pred)} predicted tags but {len(ref)} reference tags")
-        kwargs = {"average": "micro", "suffix": suffix, "zero_division": zero_division}
-        # One pass over the entities for all three scores (seqeval's precision_score/recall_score/f1_score would each
-        # extract them again); the same functions and micro average those three call.
+        statistics["tokens"] = statistics.get("tokens", 0) + sum(map(len, references))
         if scheme is None:
-            precision, recall, f1, _ = precision_recall_fscore_support(references, predictions, **kwargs)
-        elif scheme not in _SCHEMES:
-            valid = ", ".join(_SCHEMES)
-            raise ValueError(f"seqeval: scheme={scheme!r} is not supported; use None or one of {valid}")
+            chunkers = self.__dict__.setdefault("_lenient_chunkers", {})  # label tables, kept across evaluations
+            chunker = chunkers.get(suffix) or chunkers.setdefault(suffix, _LenientChunker(suffix))
+            chunker.update(statistics, references, predictions)
         else:
-            precision, recall, f1, _ = strict_precision_recall_fscore_support(
-                references, predictions, scheme=getattr(seqeval.scheme, scheme), **kwargs)
+            # Strict entities are found sentence by sentence (seqeval's Tokens), so batches simply add up.
+            true, predicted = (_strict_entities(seqs, scheme, suffix) for seqs in (references, predictions))
+            correct_tokens = sum(p == r for pred, ref in zip(predictions, references) for p, r in zip(pred, ref))
+            _add(statistics, len(true), len(predicted), len(true & predicted), correct_tokens)
+        return statistics
+
+    def _compute_from_statistics(self, statistics, scheme=None, suffix=False, zero_division=0):
+        """Micro precision/recall/F1 over entities and token accuracy from :meth:`_update_statistics`'s counts."""
+        undefined = 1.0 if zero_division == 1 else 0.0  # seqeval: 0 for 0 and "warn", 1 for 1
+
+        def ratio(numerator, denominator):
+            return numerator / denominator if denominator else undefined
+
+        correct = statistics["correct_entities"]
+        precision = ratio(correct, statistics["predicted_entities"])
+        recall = ratio(correct, statistics["true_entities"])
+        # As seqeval: F1 is 0 when precision + recall is 0, whatever zero_division says.
+        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
         return {
             "precision": float(precision),
             "recall": float(recall),
             "f1": float(f1),
-            "accuracy": float(accuracy_score(references, predictions)),
+            "accuracy": float(ratio(statistics["correct_tokens"], statistics["tokens"])),
         }
+
+    def _compute(self, predictions, references, scheme=None, suffix=False, zero_division=0):
+        statistics = self._update_statistics({}, predictions, references, scheme, suffix, zero_division)
+        return self._compute_from_statistics(statistics, scheme, suffix, zero_division)
