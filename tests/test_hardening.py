@@ -43,6 +43,24 @@ def test_a_nan_loss_raises_with_its_step_its_samples_and_the_last_good_checkpoin
     assert find_latest(trainer.config.checkpoints_path).endswith("00000003")  # nothing saved after the NaN
 
 
+def test_a_nan_error_names_a_checkpoint_that_was_still_sealing_in_the_background(tmp_path, text_data, monkeypatch):
+    import time
+
+    from hezar_accel.trainer import checkpoint
+
+    seal = checkpoint.finalize_checkpoint
+
+    def slow_seal(*args, **kwargs):
+        time.sleep(1.0)  # far longer than the two updates between the save and the NaN
+        return seal(*args, **kwargs)
+
+    monkeypatch.setattr(checkpoint, "finalize_checkpoint", slow_seal)
+    trainer = build_trainer(str(tmp_path), text_data, num_epochs=2, save_steps=3, log_steps=4)
+    poison_loss_at(trainer, 5)
+    with pytest.raises(TrainingError, match="the last good checkpoint is `[^`]*00000003`"):
+        trainer.train()
+
+
 def test_skip_step_drops_only_the_bad_update_and_training_finishes(tmp_path, text_data):
     trainer = build_trainer(str(tmp_path), text_data, num_epochs=1, nan_policy="skip_step")
     poison_loss_at(trainer, 3)

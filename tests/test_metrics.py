@@ -55,8 +55,28 @@ def metrics():
 
 def test_every_metric_loads_offline_in_a_fresh_process():
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_EVALUATE_OFFLINE": "1"}
-    code = "from hezar_accel.metrics import load_metric, AVAILABLE_METRICS; [load_metric(n) for n in AVAILABLE_METRICS]"
+    code = ("from hezar_accel.metrics import load_metric, AVAILABLE_METRICS; "
+            "[load_metric(n).module for n in AVAILABLE_METRICS]")
     subprocess.run([sys.executable, "-c", code], check=True, env=env, timeout=300)
+
+
+def test_load_metric_checks_options_without_importing_the_metric_until_first_use():
+    code = """if True:
+        import sys
+        from hezar_accel.errors import ConfigError
+        from hezar_accel.metrics import get_metrics_handler_class, load_metric
+        try:
+            load_metric("seqeval", schema="IOB2")
+        except ConfigError as e:
+            assert "did you mean `scheme`" in str(e), e
+        handler = get_metrics_handler_class("text_classification")(None)
+        heavy = [m for m in ("evaluate", "sklearn", "seqeval", "transformers") if m in sys.modules]
+        assert not heavy, heavy
+        handler.add_batch([1, 0], [1, 1])
+        assert handler.compute()["accuracy"] == 0.5
+        assert "evaluate" in sys.modules and "sklearn" in sys.modules
+    """
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=300)
 
 
 def test_classification_metrics_match_hand_computed_values(metrics):

@@ -1,18 +1,26 @@
 """``load_metric``: build a metric from this package's local 🤗 evaluate modules, never from the Hub.
 
 Each metric lives in ``modules/<name>/<name>.py``; ``evaluate.load`` is given that absolute folder, so loading works
-offline and cannot pick up a Hub script of the same name. Missing optional libraries are reported when the metric
-is loaded (before training starts), with the pip command that installs them.
+offline and cannot pick up a Hub script of the same name.
+
+:func:`load_metric` checks everything up front without importing the metric: the name, that its library is
+installed (with the pip command that installs it), and the options against the signature of the module's
+``_compute``, read from its source. The module itself (🤗 evaluate, and scikit-learn, seqeval ... behind it) is
+imported on first use, normally the first evaluation: those imports cost ~0.9 s on a CPU, and ~2 s when
+🤗 transformers is installed, because ``import evaluate`` then imports ``transformers.pipelines``
+(huggingface/evaluate#674). Training starts that much sooner, and a bad option still fails before it starts.
 """
 
 from __future__ import annotations
 
-import inspect
+import ast
+import functools
+import importlib.util
 import os
 import uuid
 from typing import Any
 
-from ..errors import ConfigError, closest, require
+from ..errors import ConfigError, MissingDependencyError, closest, require
 
 __all__ = ["AVAILABLE_METRICS", "Metric", "load_metric", "metric_module_path"]
 
@@ -72,17 +80,32 @@ class Metric:
 
     Args:
         name: the metric name (one of ``AVAILABLE_METRICS``).
-        module: the loaded ``evaluate.EvaluationModule``.
+        module: the loaded ``evaluate.EvaluationModule``; None loads the local module on first use.
         compute_kwargs: passed to every ``compute`` call (e.g. ``average="macro"``).
     """
 
-    def __init__(self, name: str, module, compute_kwargs: dict[str, Any] | None = None):
+    def __init__(self, name: str, module=None, compute_kwargs: dict[str, Any] | None = None):
         self.name = name
-        self.module = module
+        self._module = module
         self.compute_kwargs = dict(compute_kwargs or {})
-        self.incremental = callable(getattr(module, "_update_statistics", None)) and callable(
-            getattr(module, "_compute_from_statistics", None))
         self.reset()
+
+    @property
+    def module(self):
+        """The ``evaluate.EvaluationModule`` (imported and built on first access).
+
+        Raises:
+            MissingDependencyError: the library the metric needs cannot be imported.
+        """
+        if self._module is None:
+            self._module = _load_module(self.name)
+        return self._module
+
+    @property
+    def incremental(self) -> bool:
+        """Whether the module scores batch by batch (``_update_statistics`` + ``_compute_from_statistics``)."""
+        return callable(getattr(self.module, "_update_statistics", None)) and callable(
+            getattr(self.module, "_compute_from_statistics", None))
 
     @property
     def num_added(self) -> int:
@@ -143,7 +166,7 @@ class Metric:
 
 
 def load_metric(name: str, **compute_kwargs) -> Metric:
-    """Load metric ``name`` from its local evaluate module.
+    """Metric ``name`` from its local evaluate module, checked now and imported on first use.
 
     Args:
         name: one of ``AVAILABLE_METRICS``.
@@ -151,27 +174,48 @@ def load_metric(name: str, **compute_kwargs) -> Metric:
             ``tokenize="char"``).
 
     Returns:
-        A :class:`Metric` holding an in-memory evaluate module with a unique ``experiment_id``, so several metrics
-        (and several trainers in one process) never share a cache file.
+        A :class:`Metric`; its in-memory evaluate module gets a unique ``experiment_id``, so several metrics (and
+        several trainers in one process) never share a cache file.
 
     Raises:
-        ConfigError: unknown metric name (with the closest valid name).
+        ConfigError: unknown metric name (with the closest valid name), unknown option or invalid option value.
         MissingDependencyError: the library the metric needs is not installed (with the pip command).
     """
     path = metric_module_path(name)
     module_name, package, extra = _REQUIREMENTS[name]
+    try:
+        installed = importlib.util.find_spec(module_name) is not None
+    except (ImportError, ValueError):  # a parent package that is missing or broken
+        installed = False
+    if not installed:
+        raise MissingDependencyError(package, extra, f"The `{name}` metric")
+    _check_compute_kwargs(name, _compute_options(os.path.join(path, f"{name}.py")), compute_kwargs)
+    return Metric(name, None, compute_kwargs)
+
+
+def _load_module(name: str):
+    module_name, package, extra = _REQUIREMENTS[name]
     require(module_name, package, extra, f"The `{name}` metric")
-    import evaluate  # heavy import (datasets, pyarrow): only when a metric is actually loaded
+    import evaluate  # heavy (datasets, pyarrow; transformers when installed): only when a metric is first used
 
-    module = evaluate.load(path, experiment_id=f"hezar_accel-{name}-{uuid.uuid4().hex}", keep_in_memory=True)
-    _check_compute_kwargs(name, module, compute_kwargs)
-    return Metric(name, module, compute_kwargs)
+    return evaluate.load(metric_module_path(name), experiment_id=f"hezar_accel-{name}-{uuid.uuid4().hex}",
+                         keep_in_memory=True)
 
 
-def _check_compute_kwargs(name: str, module, compute_kwargs: dict) -> None:
+@functools.lru_cache(maxsize=None)
+def _compute_options(script: str) -> tuple[str, ...]:
+    """The keyword options of the ``_compute`` method in a metric script, read from its source (nothing imported)."""
+    with open(script, encoding="utf-8") as f:
+        tree = ast.parse(f.read(), filename=script)
+    for node in ast.walk(tree):
+        if isinstance(node, ast.FunctionDef) and node.name == "_compute":
+            args = node.args.posonlyargs + node.args.args + node.args.kwonlyargs
+            return tuple(a.arg for a in args if a.arg not in ("self", "predictions", "references"))
+    raise RuntimeError(f"{script} defines no _compute method")  # a broken package, not a user error
+
+
+def _check_compute_kwargs(name: str, valid: tuple[str, ...], compute_kwargs: dict) -> None:
     """Reject misspelled options now: ``compute`` would only fail at the end of the first evaluation."""
-    params = inspect.signature(module._compute).parameters
-    valid = [p for p in params if p not in ("self", "predictions", "references")]
     problems = [
         f"{name}: unknown option `{key}`{closest(key, valid)}; valid options: {', '.join(valid) or 'none'}"
         for key in compute_kwargs

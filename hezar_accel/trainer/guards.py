@@ -120,6 +120,13 @@ def raise_if_non_finite(trainer) -> None:
         return
     step = trainer._nonfinite.first_bad_step(trainer.accelerator)
     if step is not None:
+        from ..errors import CheckpointError
+        from .saving import wait_for_checkpoint
+
+        try:  # the hint names the last sealed checkpoint: let a save of a few steps ago finish sealing first
+            wait_for_checkpoint(trainer, all_processes=True)
+        except CheckpointError:
+            pass  # that save failed; the hint then names the one before it, and the NaN stays the error raised
         raise non_finite_error(step, _update_indices(trainer, step), trainer._last_checkpoint_hint())
 
 
