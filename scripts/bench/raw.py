@@ -9,7 +9,7 @@ from functools import partial
 
 import torch
 
-from .timing import StepClock, _autocast, timed_eval
+from .timing import StepClock, _autocast, fastest, timed_eval
 from .workload import MAX_GRAD_NORM, Workload
 
 
@@ -94,14 +94,16 @@ def run_raw(work: Workload, tmp: str) -> dict:
     out = clock.throughput(args.warmup_steps)
     out.update(timed_eval(args, lambda: raw_eval(work, model)))
     path = os.path.join(tmp, "raw_checkpoint.pt")
-    t0 = time.perf_counter()
-    torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict()}, path)
-    out["save_s"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict()}, path)
-    with open(path, "rb+") as f:
-        os.fsync(f.fileno())
-    out["save_fsync_s"] = time.perf_counter() - t0
+
+    def save():
+        torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict()}, path)
+
+    def save_durably():
+        save()
+        with open(path, "rb+") as f:
+            os.fsync(f.fileno())
+
+    out["save_s"], out["save_fsync_s"] = fastest(save), fastest(save_durably)
     fresh = work.make_model().to(work.device)
     t0 = time.perf_counter()
     state = torch.load(path, map_location=work.device, weights_only=True)

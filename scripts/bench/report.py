@@ -17,9 +17,10 @@ ROWS = [
     ("eval_samples_per_s", "eval samples/s (hezar_accel: incl. loss + metrics; raw: forward + argmax)", "{:.1f}", "higher"),
     ("startup_s", "process start -> first optimizer step (s)", "{:.2f}", "lower"),
     ("peak_rss_mb", "peak RSS, train + eval (MiB)", "{:.0f}", "lower"),
-    ("save_s", "checkpoint save, training blocked (s) (raw: torch.save model + optimizer)", "{:.3f}", "lower"),
+    ("save_s", "checkpoint save, training blocked (s) (raw: torch.save model + optimizer; fastest of 3 per "
+     "repetition)", "{:.3f}", "lower"),
     ("save_fsync_s", "checkpoint durable on disk (s) (raw: torch.save + fsync; hezar_accel: save + background "
-     "fsync/marker/rename done)", "{:.3f}", "lower"),
+     "fsync/marker/rename done; fastest of 3 per repetition)", "{:.3f}", "lower"),
     ("build_s", "Trainer construction (s) (first one is cold)", "{:.2f}", "lower"),
     ("resume_s", "resume (s) (raw: torch.load + load_state_dict)", "{:.3f}", "lower"),
     ("resume_early_s", "resume from the step-2 checkpoint (s): build Trainer + resume()", "{:.3f}", "lower"),

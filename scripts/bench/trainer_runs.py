@@ -7,7 +7,7 @@ import io
 import os
 import time
 
-from .timing import StepClock, counting, quiet, timed_eval
+from .timing import StepClock, counting, fastest, quiet, timed_eval
 from .workload import MAX_GRAD_NORM, Workload
 
 
@@ -74,13 +74,17 @@ def run_hezar_accel(work: Workload, tmp: str, rep: int) -> dict:
     results = []
     out.update(timed_eval(args, counting(trainer.evaluate, len(work.eval), results)))
     out["eval_results"] = results[-1]
-    t0 = time.perf_counter()
-    out["late_checkpoint"] = quiet(trainer.save_checkpoint)
-    out["save_s"] = time.perf_counter() - t0
     from hezar_accel.trainer.saving import wait_for_checkpoint
 
+    def save_durably():
+        quiet(trainer.save_checkpoint)
+        wait_for_checkpoint(trainer)
+
+    # The same step saved again replaces the checkpoint; the wait keeps the previous sealing out of the timing.
+    out["save_s"] = fastest(lambda: quiet(trainer.save_checkpoint), prepare=lambda: wait_for_checkpoint(trainer))
+    out["save_fsync_s"] = fastest(save_durably)
+    out["late_checkpoint"] = quiet(trainer.save_checkpoint)
     wait_for_checkpoint(trainer)
-    out["save_fsync_s"] = time.perf_counter() - t0
     out["losses"] = clock.loss_values()
     return out
 
