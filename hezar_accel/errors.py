@@ -74,3 +74,19 @@ def require(module: str, package: str, extra: str, purpose: str):
         return importlib.import_module(module)
     except ImportError as e:  # pragma: no cover - depends on the environment
         raise MissingDependencyError(package, extra, purpose) from e
+
+
+def require_installed(module: str, package: str, extra: str, purpose: str) -> None:
+    """Like :func:`require`, but only finds ``module`` without importing it (for checks that must stay cheap).
+
+    Raises:
+        MissingDependencyError: when the module cannot be found (or a parent package of it is missing or broken).
+    """
+    import importlib.util
+
+    try:
+        found = importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        found = False
+    if not found:
+        raise MissingDependencyError(package, extra, purpose)

@@ -15,12 +15,11 @@ from __future__ import annotations
 
 import ast
 import functools
-import importlib.util
 import os
 import uuid
 from typing import Any
 
-from ..errors import ConfigError, MissingDependencyError, closest, require
+from ..errors import ConfigError, closest, require, require_installed
 
 __all__ = ["AVAILABLE_METRICS", "Metric", "load_metric", "metric_module_path"]
 
@@ -182,20 +181,13 @@ def load_metric(name: str, **compute_kwargs) -> Metric:
         MissingDependencyError: the library the metric needs is not installed (with the pip command).
     """
     path = metric_module_path(name)
-    module_name, package, extra = _REQUIREMENTS[name]
-    try:
-        installed = importlib.util.find_spec(module_name) is not None
-    except (ImportError, ValueError):  # a parent package that is missing or broken
-        installed = False
-    if not installed:
-        raise MissingDependencyError(package, extra, f"The `{name}` metric")
+    require_installed(*_REQUIREMENTS[name], f"The `{name}` metric")
     _check_compute_kwargs(name, _compute_options(os.path.join(path, f"{name}.py")), compute_kwargs)
     return Metric(name, None, compute_kwargs)
 
 
 def _load_module(name: str):
-    module_name, package, extra = _REQUIREMENTS[name]
-    require(module_name, package, extra, f"The `{name}` metric")
+    require(*_REQUIREMENTS[name], f"The `{name}` metric")
     import evaluate  # heavy (datasets, pyarrow; transformers when installed): only when a metric is first used
 
     return evaluate.load(metric_module_path(name), experiment_id=f"hezar_accel-{name}-{uuid.uuid4().hex}",

@@ -15,7 +15,7 @@ import threading
 
 import torch
 
-from ..errors import TrainingError
+from ..errors import CheckpointError, TrainingError
 
 # Exit status of a run stopped by SIGTERM/SIGINT after saving its checkpoint (EX_TEMPFAIL: "try again", i.e. resume).
 EXIT_PREEMPTED = 75
@@ -120,7 +120,6 @@ def raise_if_non_finite(trainer) -> None:
         return
     step = trainer._nonfinite.first_bad_step(trainer.accelerator)
     if step is not None:
-        from ..errors import CheckpointError
         from .saving import wait_for_checkpoint
 
         try:  # the hint names the last sealed checkpoint: let a save of a few steps ago finish sealing first
