@@ -419,3 +419,27 @@ def test_ctc_greedy_collapse():
 )
 def test_normalize_persian(raw, expected):
     assert normalize_persian(raw) == expected
+
+
+def _one_hot_logits(ids, vocab=7):
+    return torch.nn.functional.one_hot(torch.tensor(ids), vocab).float()
+
+
+def test_teacher_forced_text_generation_predictions_line_up_with_the_labels():
+    # A decoder-only model that predicts every next token right: logits[t] scores token t + 1.
+    handler = get_metrics_handler_class("text_generation")(["rouge"], preprocessor={"tokenizer": WordTokenizer()})
+    token_ids = [[6, 1, 2, 4, 5, 0]]  # "سوال:" prompt, answer "من به مدرسه رفتم", pad
+    labels = torch.tensor([[-100, 1, 2, 4, 5, -100]])
+    next_tokens = [row[1:] + [0] for row in token_ids]
+    predictions = handler.predictions_from_outputs({"logits": _one_hot_logits(next_tokens)}, {"labels": labels})
+    assert predictions.tolist() == labels.tolist()
+    handler.add_batch(predictions, labels)
+    assert handler.compute() == pytest.approx({"rouge1": 1.0, "rouge2": 1.0, "rougeL": 1.0})
+
+
+def test_teacher_forced_predictions_of_an_encoder_decoder_model_are_not_shifted():
+    handler = get_metrics_handler_class("text_generation")(["rouge"], model_config={"is_encoder_decoder": True},
+                                                           preprocessor={"tokenizer": WordTokenizer()})
+    labels = torch.tensor([[1, 2, 4, -100]])
+    predictions = handler.predictions_from_outputs({"logits": _one_hot_logits([[1, 2, 3, 5]])}, {"labels": labels})
+    assert predictions.tolist() == [[1, 2, 3, -100]]

@@ -120,6 +120,7 @@ class TextGenerationMetricsHandler(MetricsHandler):
     default_metrics = ("bleu", "rouge")
 
     def setup(self) -> None:
+        self.encoder_decoder = bool(config_value(self.model_config, "is_encoder_decoder", False))
         self.tokenizer = self._find_decoder(self.preprocessor)
         if self.tokenizer is None and self.metrics:
             raise ConfigError(
@@ -137,9 +138,22 @@ class TextGenerationMetricsHandler(MetricsHandler):
         return None
 
     def predictions_from_outputs(self, outputs: dict, batch: dict):
-        """``outputs["generated_ids"]`` (B, L) when the trainer generated, else ``logits.argmax(-1)``."""
+        """``outputs["generated_ids"]`` (B, L) when the trainer generated, else the teacher-forced argmax ids.
+
+        The teacher-forced ids are lined up with ``batch["labels"]``: a decoder-only model's ``logits[:, t]`` scores
+        token ``t + 1`` (its loss shifts the same way), so its ids move one position right; an encoder-decoder model
+        (``is_encoder_decoder`` in its config) already scores ``labels[:, t]`` at ``t``. Positions whose label is
+        -100 (the prompt, padding) get -100 too, so both sides decode the same span.
+        """
         generated = outputs.get("generated_ids")
-        return generated if generated is not None else outputs["logits"].argmax(-1)
+        if generated is not None:
+            return generated
+        ids = outputs["logits"].argmax(-1)
+        labels = batch["labels"]
+        if not self.encoder_decoder:
+            ids = ids.roll(1, dims=1)  # a new tensor: the wrapped-around last column is overwritten below
+            ids[:, 0] = IGNORE_INDEX
+        return ids.masked_fill(labels == IGNORE_INDEX, IGNORE_INDEX)
 
     def _decode_row(self, ids) -> str:
         ids = [int(i) for i in ids if i != IGNORE_INDEX and i != self.pad_index]

@@ -60,7 +60,7 @@ class TrainerConfig(Config):
     mixed_precision: str | None = _doc(f"One of {PrecisionType.values()}. None = accelerate's launch setting.")
     use_cpu: bool = _doc("Force the CPU even when a GPU is visible (same as device: cpu).", False)
     do_evaluate: bool = _doc("Evaluate on eval_dataset after each epoch (and every eval_steps).", True)
-    evaluate_with_generate: bool = _doc("For generative models, compute metrics on generate() outputs.", True)
+    evaluate_with_generate: bool = _doc("For generative models, compute metrics on generate() outputs. False = on the teacher-forced next-token argmax (one forward, no decoding loop).", True)
     metrics: list | None = _doc("Metric names for the task (e.g. [f1, accuracy]). None = the task's defaults.")
     metric_for_best_model: str = _doc("Evaluation metric that picks the best checkpoint (`loss`, `f1`, ...; `evaluation.` prefix allowed).", "loss")
     greater_is_better: bool | None = _doc("Whether a larger metric_for_best_model is better. None = false for loss/cer/wer, true otherwise.")
