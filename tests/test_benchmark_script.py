@@ -96,3 +96,27 @@ def test_the_startup_clock_reads_the_parents_spawn_time(monkeypatch):
     monkeypatch.delenv("BENCH_SPAWN_TIME")
     since = bench.seconds_since_start()
     assert since is None or 0 <= since < 3600
+
+
+@pytest.mark.slow
+def test_every_eval_pass_is_cut_into_one_segment_per_batch_plus_the_end(report):
+    data, _, _ = report
+    batches = math.ceil(data["workload"]["eval_samples"] / data["settings"]["eval_batch_size"])
+    for variant in ("raw", "hezar_accel"):
+        run = data["runs"][variant][0]
+        assert len(run["eval_segments_s"]) == data["settings"]["eval_passes"], variant
+        for segments, seconds in zip(run["eval_segments_s"], run["eval_pass_s"]):
+            assert len(segments) == batches + 1 and sum(segments) == pytest.approx(seconds), variant
+
+
+def test_eval_best_takes_each_segments_fastest_time_so_bursts_in_different_passes_cancel():
+    load_script()
+    from bench.report import best_of_eval_segments
+
+    # Three passes of 100 samples in 3 segments of 0.1 s; a 0.2 s burst hits a different segment in each pass.
+    passes = [[0.3, 0.1, 0.1], [0.1, 0.3, 0.1], [0.1, 0.1, 0.3]]
+    reps = [{"eval_segments_s": passes[:2], "eval_pass_s": [0.5, 0.5], "eval_pass_samples": [100, 100]},
+            {"eval_segments_s": passes[2:], "eval_pass_s": [0.5], "eval_pass_samples": [100]}]
+    assert best_of_eval_segments(reps) == pytest.approx(100 / 0.3)
+    without = [{k: v for k, v in r.items() if k != "eval_segments_s"} for r in reps]
+    assert best_of_eval_segments(without) == pytest.approx(100 / 0.5)  # no segments: the fastest whole pass

@@ -8,7 +8,7 @@ import os
 
 import torch
 
-from .timing import StepClock, counting, quiet, timed_eval
+from .timing import EvalClock, StepClock, counting, quiet, timed_eval
 from .workload import MAX_GRAD_NORM, Workload
 
 
@@ -27,7 +27,7 @@ def run_transformers_peer(work: Workload, tmp: str, rep: int) -> dict:
     from hezar_accel.metrics import get_metrics_handler_class
 
     args, spec = work.args, work.spec
-    clock = StepClock(args)
+    clock, eval_clock = StepClock(args), EvalClock()
     model = work.make_model()
     handler = get_metrics_handler_class(spec["task"])(spec["metrics"], model_config=model.config,
                                                       preprocessor=work.tokenizer)
@@ -71,12 +71,16 @@ def run_transformers_peer(work: Workload, tmp: str, rep: int) -> dict:
         def _get_train_sampler(self, train_dataset=None):
             return EpochShuffleSampler(len(work.train), seed=args.seed).order(1)
 
+        def prediction_step(self, *a, **kw):
+            eval_clock.tick()
+            return super().prediction_step(*a, **kw)
+
     trainer = SameOrderTrainer(model=wrapped, args=training_args, train_dataset=work.train, eval_dataset=work.eval,
                       data_collator=work.train.data_collator, callbacks=[Tick()], compute_metrics=compute_metrics,
                       preprocess_logits_for_metrics=lambda logits, labels: logits.argmax(-1))
     quiet(trainer.train)
     out = clock.throughput(args.warmup_steps)
-    out.update(timed_eval(args, counting(trainer.evaluate, len(work.eval))))
+    out.update(timed_eval(args, counting(trainer.evaluate, len(work.eval)), eval_clock))
     return out
 
 
@@ -101,7 +105,7 @@ def run_hezar_peer(work: Workload, tmp: str, rep: int) -> dict:
     config = config_cls(**{k: v for k, v in ours.config.to_dict().items() if k in known and k != "name"})
     model = getattr(hezar.models, name)(config)
     model.load_state_dict(ours.state_dict())
-    clock = StepClock(args)
+    clock, eval_clock = StepClock(args), EvalClock()
 
     class TimedHezarTrainer(Trainer):
         def training_step(self, input_batch):
@@ -111,6 +115,10 @@ def run_hezar_peer(work: Workload, tmp: str, rep: int) -> dict:
         def optimization_step(self):
             super().optimization_step()
             clock.tick(self._bench_batch, None)
+
+        def evaluation_step(self, input_batch):
+            eval_clock.tick()
+            return super().evaluation_step(input_batch)
 
     trainer_config = TrainerConfig(
         output_dir=os.path.join(tmp, f"hezar_{rep}"), task=spec["task"], device=args.device, num_epochs=1,
@@ -123,7 +131,7 @@ def run_hezar_peer(work: Workload, tmp: str, rep: int) -> dict:
                     preprocessor=Preprocessor.load(work.info["tokenizer_dir"]))  # our folder is Hezar's format
     quiet(trainer.inner_training_loop, 1)
     out = clock.throughput(args.warmup_steps)
-    out.update(timed_eval(args, counting(trainer.evaluate, len(work.eval))))
+    out.update(timed_eval(args, counting(trainer.evaluate, len(work.eval)), eval_clock))
     return out
 
 

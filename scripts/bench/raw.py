@@ -9,7 +9,7 @@ from functools import partial
 
 import torch
 
-from .timing import StepClock, _autocast, fastest, timed_eval
+from .timing import EvalClock, StepClock, _autocast, fastest, timed_eval
 from .workload import MAX_GRAD_NORM, Workload
 
 
@@ -71,7 +71,7 @@ def raw_train(work: Workload, clock: StepClock):
 
 
 @torch.inference_mode()
-def raw_eval(work: Workload, model) -> int:
+def raw_eval(work: Workload, model, clock: EvalClock | None = None) -> int:
     """Forward + argmax over the eval set (predictions copied to the host); no loss, no metrics."""
     from torch.utils.data import DataLoader
 
@@ -80,6 +80,8 @@ def raw_eval(work: Workload, model) -> int:
                         pin_memory=work.device.type == "cuda")
     predictions = []
     for batch in loader:
+        if clock is not None:
+            clock.tick()
         batch = {k: v.to(work.device, non_blocking=True) for k, v in batch.items() if isinstance(v, torch.Tensor)}
         with _autocast(work.args):
             predictions.append(model(**batch)["logits"].argmax(-1).cpu())
@@ -92,7 +94,8 @@ def run_raw(work: Workload, tmp: str) -> dict:
     clock = StepClock(args)
     model, optimizer = raw_train(work, clock)
     out = clock.throughput(args.warmup_steps)
-    out.update(timed_eval(args, lambda: raw_eval(work, model)))
+    eval_clock = EvalClock()
+    out.update(timed_eval(args, lambda: raw_eval(work, model, eval_clock), eval_clock))
     path = os.path.join(tmp, "raw_checkpoint.pt")
 
     def save():

@@ -44,16 +44,47 @@ def _sync(args) -> None:
         torch.cuda.synchronize()
 
 
-def timed_eval(args, evaluate) -> dict:
-    """``--eval-passes`` timed passes of ``evaluate()`` (which returns the samples it saw), after one warm-up pass."""
+class EvalClock:
+    """Timestamps inside the timed eval passes: each variant calls :meth:`tick` as a batch reaches its model.
+
+    With the pass's start and end they cut a pass into segments: the first fetch, then each batch's work up to the
+    next batch's arrival (that fetch included), the last one ending with the metric computation. Every pass does the
+    same work in the same order, so a segment's minimum over the passes filters other jobs' bursts (as the per-update
+    minimum does for training).
+    """
+
+    def __init__(self):
+        self.current: list[float] | None = None  # None outside a timed pass: the warm-up pass is not recorded
+
+    def tick(self) -> None:
+        if self.current is not None:
+            self.current.append(time.perf_counter())
+
+
+def timed_eval(args, evaluate, clock: EvalClock | None = None) -> dict:
+    """``--eval-passes`` timed passes of ``evaluate()`` (which returns the samples it saw), after one warm-up pass.
+
+    Returns:
+        ``eval_samples_per_s`` (all passes), ``eval_pass_s`` / ``eval_pass_samples`` per pass and, with a
+        ``clock``, ``eval_segments_s``: each pass's segment durations (see :class:`EvalClock`).
+    """
     evaluate()
-    samples, seconds = [], []
+    samples, seconds, segments = [], [], []
     for _ in range(args.eval_passes):
         t0 = time.perf_counter()
+        if clock is not None:
+            clock.current = [t0]
         samples.append(evaluate())
         _sync(args)
-        seconds.append(time.perf_counter() - t0)
-    return {"eval_samples_per_s": sum(samples) / sum(seconds), "eval_pass_s": seconds, "eval_pass_samples": samples}
+        t1 = time.perf_counter()
+        seconds.append(t1 - t0)
+        if clock is not None:
+            marks, clock.current = clock.current + [t1], None
+            segments.append([b - a for a, b in zip(marks, marks[1:])])
+    out = {"eval_samples_per_s": sum(samples) / sum(seconds), "eval_pass_s": seconds, "eval_pass_samples": samples}
+    if clock is not None:
+        out["eval_segments_s"] = segments
+    return out
 
 
 def counting(evaluate, samples: int, results: list | None = None):

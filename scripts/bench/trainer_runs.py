@@ -7,7 +7,7 @@ import io
 import os
 import time
 
-from .timing import StepClock, counting, fastest, quiet, timed_eval
+from .timing import EvalClock, StepClock, counting, fastest, quiet, timed_eval
 from .workload import MAX_GRAD_NORM, Workload
 
 
@@ -16,11 +16,12 @@ class _StopRun(Exception):
 
 
 def timed_trainer_class():
-    """The Trainer with two seed-contract overrides: count the batch, timestamp each update."""
+    """The Trainer with three seed-contract overrides: count the batch, timestamp each update and each eval batch."""
     from hezar_accel.trainer import Trainer
 
     class TimedTrainer(Trainer):
         bench_clock: StepClock | None = None
+        bench_eval_clock: EvalClock | None = None
         bench_save_at: int | None = None  # save a checkpoint once this many updates are done, then stop
 
         def training_step(self, input_batch):
@@ -30,6 +31,11 @@ def timed_trainer_class():
             self._bench_batch = input_batch
             self._bench_loss = super().training_step(input_batch)
             return self._bench_loss
+
+        def evaluation_step(self, input_batch):
+            if self.bench_eval_clock is not None:
+                self.bench_eval_clock.tick()
+            return super().evaluation_step(input_batch)
 
         def optimization_step(self):
             super().optimization_step()
@@ -72,7 +78,8 @@ def run_hezar_accel(work: Workload, tmp: str, rep: int) -> dict:
     out = clock.throughput(args.warmup_steps)
     out["build_s"] = build_s
     results = []
-    out.update(timed_eval(args, counting(trainer.evaluate, len(work.eval), results)))
+    trainer.bench_eval_clock = eval_clock = EvalClock()
+    out.update(timed_eval(args, counting(trainer.evaluate, len(work.eval), results), eval_clock))
     out["eval_results"] = results[-1]
     from hezar_accel.trainer.saving import wait_for_checkpoint
 
