@@ -9,7 +9,7 @@ from functools import partial
 
 import torch
 
-from .timing import EvalClock, StepClock, _autocast, fastest, timed_eval
+from .timing import EvalClock, StepClock, _autocast, timed_eval, torch_save
 from .workload import MAX_GRAD_NORM, Workload
 
 
@@ -96,17 +96,9 @@ def run_raw(work: Workload, tmp: str) -> dict:
     out = clock.throughput(args.warmup_steps)
     eval_clock = EvalClock()
     out.update(timed_eval(args, lambda: raw_eval(work, model, eval_clock), eval_clock))
+    # The save itself is timed beside the Trainer's (``run_hezar_accel``), so both meet the same disk conditions.
     path = os.path.join(tmp, "raw_checkpoint.pt")
-
-    def save():
-        torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict()}, path)
-
-    def save_durably():
-        save()
-        with open(path, "rb+") as f:
-            os.fsync(f.fileno())
-
-    out["save_s"], out["save_fsync_s"] = fastest(save), fastest(save_durably)
+    torch_save({"model": model.state_dict(), "optimizer": optimizer.state_dict()}, path)
     fresh = work.make_model().to(work.device)
     t0 = time.perf_counter()
     state = torch.load(path, map_location=work.device, weights_only=True)

@@ -17,8 +17,8 @@ ROWS = [
     ("eval_samples_per_s", "eval samples/s (hezar_accel: incl. loss + metrics; raw: forward + argmax)", "{:.1f}", "higher"),
     ("startup_s", "process start -> first optimizer step (s)", "{:.2f}", "lower"),
     ("peak_rss_mb", "peak RSS, train + eval (MiB)", "{:.0f}", "lower"),
-    ("save_s", "checkpoint save, training blocked (s) (raw: torch.save model + optimizer; fastest of 3 per "
-     "repetition)", "{:.3f}", "lower"),
+    ("save_s", "checkpoint save, training blocked (s) (raw: torch.save of the same model + optimizer tensors, "
+     "taking turns with the Trainer's saves; fastest of 3 per repetition)", "{:.3f}", "lower"),
     ("save_fsync_s", "checkpoint durable on disk (s) (raw: torch.save + fsync; hezar_accel: save + background "
      "fsync/marker/rename done; fastest of 3 per repetition)", "{:.3f}", "lower"),
     ("build_s", "Trainer construction (s) (first one is cold)", "{:.2f}", "lower"),

@@ -7,7 +7,7 @@ import io
 import os
 import time
 
-from .timing import EvalClock, StepClock, counting, fastest, quiet, timed_eval
+from .timing import EvalClock, StepClock, counting, fastest, quiet, timed_eval, torch_save
 from .workload import MAX_GRAD_NORM, Workload
 
 
@@ -87,9 +87,18 @@ def run_hezar_accel(work: Workload, tmp: str, rep: int) -> dict:
         quiet(trainer.save_checkpoint)
         wait_for_checkpoint(trainer)
 
-    # The same step saved again replaces the checkpoint; the wait keeps the previous sealing out of the timing.
-    out["save_s"] = fastest(lambda: quiet(trainer.save_checkpoint), prepare=lambda: wait_for_checkpoint(trainer))
-    out["save_fsync_s"] = fastest(save_durably)
+    # raw's row: a plain torch.save of this very model's and optimizer's tensors, taking turns with the Trainer's
+    # saves. The same step saved again replaces the checkpoint; the wait keeps the previous sealing out of any timing.
+    model, optimizer = trainer.unwrapped_model, trainer.optimizer.optimizer
+    baseline = os.path.join(tmp, "torch_save_baseline.pt")
+
+    def plain(durable=False):
+        torch_save({"model": model.state_dict(), "optimizer": optimizer.state_dict()}, baseline, durable)
+
+    raw_save, out["save_s"] = fastest([plain, lambda: quiet(trainer.save_checkpoint)],
+                                      prepare=lambda: wait_for_checkpoint(trainer))
+    raw_durable, out["save_fsync_s"] = fastest([lambda: plain(durable=True), save_durably])
+    out["baseline"] = {"save_s": raw_save, "save_fsync_s": raw_durable}
     out["late_checkpoint"] = quiet(trainer.save_checkpoint)
     wait_for_checkpoint(trainer)
     out["losses"] = clock.loss_values()
