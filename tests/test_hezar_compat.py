@@ -373,15 +373,22 @@ def test_gpt2_saved_by_hezar_loads_here_with_the_same_outputs(tmp_path):
     assert_same_lm_outputs(ours, theirs, tokenizer)
 
 
-@pytest.mark.xfail(strict=True, raises=IndexError, reason=(
-    "Fixed here: `generation: null` is no longer written, so Hezar applies its own generation defaults (the "
-    "AttributeError this test guarded is gone). Still open: Hezar's default generation settings index past the "
-    "tiny test model's embeddings (IndexError in the embedding lookup of gpt2.generate); to be checked against "
-    "Hezar's GPT2 generation defaults (token ids / max_length) vs this fixture's vocab and n_positions."))
-def test_gpt2_saved_here_generates_with_hezars_predict(bpe, tmp_path):
-    accel_gpt2(bpe).save(tmp_path)
-    theirs = HezarModel.load(str(tmp_path))
-    theirs.generate(torch.tensor([[5, 6, 7]]))
+def test_gpt2_saved_here_decodes_in_hezar_with_its_own_generation_settings(bpe, tmp_path):
+    model = accel_gpt2(bpe)
+    model = type(model)(model.config.replace(max_new_tokens=7))
+    model.preprocessor = bpe
+    model.save(tmp_path)
+    theirs, ours = HezarModel.load(str(tmp_path)).eval(), Model.load(tmp_path)
+    assert ours.config.generation is None  # the written block was derived: re-derived, never stale
+    prompt = torch.tensor([[5, 6, 7]])
+    mine = ours.generate(prompt)
+    assert mine.shape[1] == 7 or mine[0, -1] == ours.config.eos_token_id
+    assert theirs.generate(prompt)[:, prompt.shape[1]:].tolist() == mine.tolist()  # Hezar's generate, no arguments
+    resaved = ours.config.replace(max_new_tokens=3)
+    resaved.save(tmp_path / "again")
+    from hezar_accel.configs import load_yaml
+
+    assert load_yaml(tmp_path / "again" / ours.config.default_filename)["generation"]["max_new_tokens"] == 3
 
 
 # -- Trainer -----------------------------------------------------------------------------------------------------------

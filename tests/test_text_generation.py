@@ -196,3 +196,18 @@ def test_training_resumes_from_a_checkpoint_with_the_tied_lm_head(tmp_path, toke
     assert resumed.state.global_step == 2 * first.plan.steps_per_epoch
     tied = resumed.unwrapped_model.gpt2
     assert tied.lm_head.weight is tied.transformer.wte.weight
+
+
+def test_saved_config_carries_its_decoding_as_hezars_generation_block_and_reads_back_without_it(tmp_path):
+    from hezar_accel.configs import load_yaml
+
+    config = GPT2TextGenerationConfig(vocab_size=50, n_positions=16, n_embd=8, n_layer=1, n_head=2, do_sample=True,
+                                      temperature=0.7, top_p=0.9, max_new_tokens=5)
+    path = config.save(tmp_path)
+    block = load_yaml(path)["generation"]
+    assert block == {"bos_token_id": 0, "eos_token_id": 2, "pad_token_id": 1, "max_new_tokens": 5, "do_sample": True,
+                     "num_beams": 1, "use_cache": True, "temperature": 0.7, "top_k": 0, "top_p": 0.9}
+    loaded = GPT2TextGenerationConfig.load(tmp_path)
+    assert loaded.generation is None and loaded == config
+    hezars = {**block, "num_beams": 4, "no_repeat_ngram_size": 3}  # a block written by Hezar is kept as it is
+    assert GPT2TextGenerationConfig.from_dict({**config.to_dict(), "generation": hezars}).generation == hezars

@@ -9,6 +9,7 @@ Parameters are named as in Hezar, which wraps 🤗 ``GPT2LMHeadModel`` as ``self
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,7 +44,8 @@ class GPT2TextGenerationConfig(ModelConfig):
             override them); saved in ``model_config.yaml``, so a model folder carries its generation settings.
         use_cache: default of ``generate(use_cache=...)``.
         add_cross_attention, model_type, n_ctx, gradient_checkpointing, summary_activation, summary_first_dropout,
-            generation: kept so Hezar's configs load; not used (Hezar's beam-search ``generation`` settings included).
+            generation: Hezar's nested decoding settings; not used here, kept so Hezar's configs round-trip. None
+            (a model made here): written as :meth:`hezar_generation`, so Hezar decodes like this package.
     """
 
     name: str = "gpt2_text_generation"
@@ -77,10 +79,36 @@ class GPT2TextGenerationConfig(ModelConfig):
     summary_first_dropout: float | None = 0.1
     generation: dict | None = None
 
+    @classmethod
+    def from_dict(cls, data: dict, strict: bool = True, **overrides):
+        """As :meth:`ModelConfig.from_dict`; a ``generation`` block that :meth:`saved_dict` derived from the flat
+        settings is dropped, so it is derived again (not copied stale) when those settings change and are saved."""
+        config = super().from_dict(data, strict=strict, **overrides)
+        if config.generation is not None and config.generation == config.hezar_generation():
+            return dataclasses.replace(config, generation=None)
+        return config
+
+    def hezar_generation(self) -> dict:
+        """This config's decoding settings as Hezar's ``generation`` block (🤗 ``GenerationConfig`` arguments).
+
+        Hezar's ``generate``/``predict`` then decode a folder saved here as :meth:`GPT2TextGeneration.generate`
+        does (greedy or sampling, one beam, this config's token limit and ids), not with Hezar's defaults (4 beams,
+        50 new tokens, no repeated trigrams).
+        """
+        settings = {"bos_token_id": self.bos_token_id, "eos_token_id": self.eos_token_id,
+                    "pad_token_id": self.eos_token_id if self.pad_token_id is None else self.pad_token_id,
+                    "max_new_tokens": self.max_new_tokens, "do_sample": self.do_sample, "num_beams": 1,
+                    "use_cache": self.use_cache}
+        if self.do_sample:  # 🤗 warns about sampling settings under greedy decoding; its top_k default is 50, not off
+            settings.update(temperature=self.temperature, top_k=self.top_k or 0, top_p=self.top_p or 1.0)
+        return settings
+
     def saved_dict(self) -> dict:
-        """Write ``summary_activation`` even when None: left out, Hezar's default ``False`` applies, which
-        transformers 5's strict ``GPT2Config`` rejects (so Hezar could not load the folder)."""
-        return {**super().saved_dict(), "summary_activation": self.summary_activation}
+        """Also write ``summary_activation`` when None: left out, Hezar's default ``False`` applies, which
+        transformers 5's strict ``GPT2Config`` rejects (so Hezar could not load the folder). ``generation``: Hezar's
+        own block when the config came from Hezar, else :meth:`hezar_generation`."""
+        generation = self.generation if self.generation is not None else self.hezar_generation()
+        return {**super().saved_dict(), "summary_activation": self.summary_activation, "generation": generation}
 
     def validate(self) -> list[str]:
         problems = super().validate()
