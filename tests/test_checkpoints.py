@@ -102,6 +102,17 @@ def test_length_grouped_batches_hold_similar_lengths():
     assert first_window == sorted(first_window, reverse=True)
 
 
+def test_length_grouped_order_is_the_stable_descending_sort_of_each_shuffled_window():
+    # The order is what checkpoints hash and resumes compare: it must stay this exact function of (seed, epoch).
+    lengths = torch.randint(1, 6, (233,), generator=torch.Generator().manual_seed(0)).tolist()  # many ties
+    sampler = LengthGroupedSampler(lengths, batch_size=8, seed=3, window_batches=4)
+    for epoch in (0, 5):
+        shuffled = EpochShuffleSampler(233, seed=3).order(epoch)
+        expected = [i for start in range(0, 233, 32)
+                    for i in sorted(shuffled[start:start + 32], key=lambda i: -lengths[i])]
+        assert sampler.order(epoch) == expected
+
+
 def test_save_total_limit_keeps_the_best_and_load_best_model_at_end_restores_it(tmp_path, text_data):
     trainer = build_trainer(str(tmp_path), text_data, num_epochs=4, save_total_limit=1, load_best_model_at_end=True,
                             metric_for_best_model="loss")

@@ -31,11 +31,13 @@ class EpochShuffleSampler(Sampler[int]):
 
     def order(self, epoch: int | None = None) -> list[int]:
         """The full index order of ``epoch`` (default: the current one)."""
-        epoch = self.epoch if epoch is None else epoch
+        return self._order(self.epoch if epoch is None else epoch).tolist()
+
+    def _order(self, epoch: int) -> torch.Tensor:
         if not self.shuffle:
-            return list(range(self.num_samples))
+            return torch.arange(self.num_samples)
         generator = torch.Generator().manual_seed(self.seed + epoch)
-        return torch.randperm(self.num_samples, generator=generator).tolist()
+        return torch.randperm(self.num_samples, generator=generator)
 
     def __iter__(self) -> Iterator[int]:
         return iter(self.order())
@@ -58,13 +60,12 @@ class LengthGroupedSampler(EpochShuffleSampler):
 
     def __init__(self, lengths: Sequence[int], batch_size: int, seed: int = 42, window_batches: int = 50):
         super().__init__(len(lengths), seed=seed, shuffle=True)
-        self.lengths = list(lengths)
+        self.lengths = torch.as_tensor(list(lengths), dtype=torch.int64)
         self.window = max(1, batch_size * window_batches)
 
-    def order(self, epoch: int | None = None) -> list[int]:
-        shuffled = super().order(epoch)
-        grouped = []
-        for start in range(0, len(shuffled), self.window):
-            chunk = shuffled[start:start + self.window]
-            grouped.extend(sorted(chunk, key=lambda i: -self.lengths[i]))
-        return grouped
+    def _order(self, epoch: int) -> torch.Tensor:
+        # A stable sort by descending length within each window: ties keep their shuffled order. Vectorized, because
+        # every checkpoint computes the order again (its data-order record) and a Python sort key costs ~1 us a sample.
+        shuffled = super()._order(epoch)
+        windows = [chunk[torch.argsort(-self.lengths[chunk], stable=True)] for chunk in shuffled.split(self.window)]
+        return torch.cat(windows) if windows else torch.zeros(0, dtype=torch.int64)
