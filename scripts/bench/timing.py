@@ -51,7 +51,8 @@ class EvalClock:
     With the pass's start and end they cut a pass into segments: the first fetch, then each batch's work up to the
     next batch's arrival (that fetch included), the last one ending with the metric computation. Every pass does the
     same work in the same order, so a segment's minimum over the passes filters other jobs' bursts (as the per-update
-    minimum does for training).
+    minimum does for training). On a GPU the host runs ahead of the device, so a segment is where the host waited
+    rather than where the kernels ran; each pass's segments still add up to its wall time.
     """
 
     def __init__(self):
