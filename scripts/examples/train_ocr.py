@@ -10,16 +10,15 @@ The same recipe for the generic CLI is ``configs/ocr_plates.yaml``.
 from __future__ import annotations
 
 import argparse
-import csv
-import os
 
 import torch
 
 from hezar_accel.data import OCRDataset, OCRDatasetConfig
-from hezar_accel.models import CRNNImage2Text, CRNNImage2TextConfig, Model
+from hezar_accel.models import CRNNImage2Text, CRNNImage2TextConfig
 from hezar_accel.preprocessors import ImageProcessor, ImageProcessorConfig
 from hezar_accel.trainer import Trainer, TrainerConfig
-from hezar_accel.trainer.checkpoint import find_latest
+
+from checkpoint_predictions import predict_from_checkpoint  # this folder (on sys.path when run as a script)
 
 WIDTH, HEIGHT = 128, 32  # the 192x48 plates keep their 4:1 ratio; smaller images keep CPU training to minutes
 
@@ -57,22 +56,6 @@ def build(args):
     return trainer
 
 
-def predict_from_checkpoint(trainer, data: str, count: int) -> None:
-    """Load the latest checkpoint folder as a fresh model and read ``count`` test images."""
-    latest = find_latest(trainer.config.checkpoints_path)
-    if latest is None:
-        print("no checkpoint was saved; nothing to predict with")
-        return
-    model = Model.load(latest)
-    with open(os.path.join(data, "test.csv"), encoding="utf-8") as f:
-        rows = list(csv.DictReader(f))[:count]
-    paths = [os.path.join(data, row["path"]) for row in rows]
-    print(f"predictions of the model saved in {latest}:")
-    for row, output in zip(rows, model.predict(paths)):
-        mark = "ok " if output["text"] == row["text"] else "ERR"
-        print(f"  {mark} {row['path']}: predicted {output['text']!r}, reference {row['text']!r}")
-
-
 def main(argv=None) -> None:
     args = parse_args(argv)
     if args.num_threads:
@@ -81,7 +64,7 @@ def main(argv=None) -> None:
     results = trainer.train()
     if trainer.accelerator.is_main_process:
         print("final evaluation on test:", {k: round(v, 4) for k, v in results.items()})
-        predict_from_checkpoint(trainer, args.data, args.num_predictions)
+        predict_from_checkpoint(trainer.config.checkpoints_path, args.data, args.num_predictions, "text")
 
 
 if __name__ == "__main__":

@@ -11,16 +11,15 @@ folder with ``Model.load`` (as a user would) and transcribes a few test clips. T
 from __future__ import annotations
 
 import argparse
-import csv
-import os
 
 import torch
 
 from hezar_accel.data import SpeechRecognitionDataset, SpeechRecognitionDatasetConfig
-from hezar_accel.models import CTCSpeechRecognition, CTCSpeechRecognitionConfig, Model
+from hezar_accel.models import CTCSpeechRecognition, CTCSpeechRecognitionConfig
 from hezar_accel.preprocessors import AudioFeatureExtractor, AudioFeatureExtractorConfig
 from hezar_accel.trainer import Trainer, TrainerConfig
-from hezar_accel.trainer.checkpoint import find_latest
+
+from checkpoint_predictions import predict_from_checkpoint  # this folder (on sys.path when run as a script)
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -56,22 +55,6 @@ def build(args) -> Trainer:
                    data_collator=train_dataset.data_collator, preprocessor=extractor)
 
 
-def predict_from_checkpoint(trainer: Trainer, data: str, count: int) -> None:
-    """Load the latest checkpoint folder as a fresh model and transcribe ``count`` test clips."""
-    latest = find_latest(trainer.config.checkpoints_path)
-    if latest is None:
-        print("no checkpoint was saved; nothing to predict with")
-        return
-    model = Model.load(latest)
-    with open(os.path.join(data, "test.csv"), encoding="utf-8") as f:
-        rows = list(csv.DictReader(f))[:count]
-    paths = [os.path.join(data, row["path"]) for row in rows]
-    print(f"predictions of the model saved in {latest}:")
-    for row, output in zip(rows, model.predict(paths)):
-        mark = "ok " if output["text"] == row["sentence"] else "ERR"
-        print(f"  {mark} {row['path']}: predicted {output['text']!r}, reference {row['sentence']!r}")
-
-
 def main(argv=None) -> None:
     args = parse_args(argv)
     if args.num_threads:
@@ -82,7 +65,7 @@ def main(argv=None) -> None:
     results = trainer.train()
     if trainer.accelerator.is_main_process:
         print("final evaluation on test:", {k: round(v, 4) for k, v in results.items()})
-        predict_from_checkpoint(trainer, args.data, args.num_predictions)
+        predict_from_checkpoint(trainer.config.checkpoints_path, args.data, args.num_predictions, "sentence")
 
 
 if __name__ == "__main__":
