@@ -177,6 +177,10 @@ def clean_stale(root: str) -> None:
 def prune(root: str, keep_last: int | None, protect: tuple[str | None, ...] = ()) -> list[str]:
     """Delete the oldest complete checkpoints beyond the newest ``keep_last``, never one named in ``protect``.
 
+    Each folder is first renamed to a trash name (atomic), then deleted: a crash in the middle of a delete leaves
+    a ``.trash-*`` folder that is never listed and is removed at the next start, never a checkpoint folder that still
+    carries its ``COMPLETE`` marker with files missing.
+
     Returns:
         The deleted folders.
     """
@@ -187,37 +191,51 @@ def prune(root: str, keep_last: int | None, protect: tuple[str | None, ...] = ()
     deleted = []
     for folder in found:
         if folder not in keep:
-            shutil.rmtree(folder)
+            trash = os.path.join(root, TRASH_PREFIX + os.path.basename(folder))
+            shutil.rmtree(trash, ignore_errors=True)
+            os.replace(folder, trash)
+            _fsync_dir(root)
+            shutil.rmtree(trash)
             deleted.append(folder)
     return deleted
 
 
-def resolve_resume_path(resume: bool | str, root: str) -> str:
-    """Turn ``resume_from_checkpoint`` (True, a path, or a Hub repo id) into a complete checkpoint folder.
+def resume_candidates(resume: bool | str, root: str) -> tuple[list[str], bool]:
+    """The checkpoint folders ``resume_from_checkpoint`` may resume from, newest first.
 
-    A Hub repo id (not an existing local path) is downloaded with ``snapshot_download`` into the HF cache. A pushed
-    checkpoint holds the model folder and ``train/``; optimizer/scheduler/RNG state only if ``accelerate/`` was uploaded.
+    ``True`` (or a checkpoints root) lists every complete checkpoint, so a resume can fall back to an older one when
+    the newest cannot be loaded; an explicit checkpoint folder or a Hub repo id names exactly one. A Hub repo id (not an
+    existing local path) is downloaded with ``snapshot_download`` into the HF cache. A pushed checkpoint holds the model
+    folder and ``train/``; optimizer/scheduler/RNG state only if ``accelerate/`` was uploaded.
+
+    Returns:
+        ``(folders, may_fall_back)``.
 
     Raises:
-        CheckpointError: nothing to resume from, or the folder is incomplete. HubError: the repo cannot be fetched.
+        CheckpointError: nothing to resume from, or the named folder is incomplete. HubError: the repo cannot be fetched.
     """
     if resume is True:
-        latest = find_latest(root)
-        if latest is None:
+        found = list_checkpoints(root)
+        if not found:
             raise CheckpointError(f"resume_from_checkpoint: true, but `{root}` holds no complete checkpoint. "
                                   "Start without resume_from_checkpoint, or point it at a checkpoint folder.")
-        return latest
+        return found[::-1], True
     path = os.fspath(resume)
     if not os.path.exists(path) and looks_like_repo_id(path):
-        return _download_pushed_checkpoint(path)
+        return [_download_pushed_checkpoint(path)], False
     if os.path.isdir(path) and not is_complete(path) and find_latest(path):
-        return find_latest(path)  # a checkpoints root was given
+        return list_checkpoints(path)[::-1], True  # a checkpoints root was given
     if not os.path.isdir(path):
         raise CheckpointError(f"resume_from_checkpoint: `{path}` is not a folder.")
     if not is_complete(path):
         raise CheckpointError(f"resume_from_checkpoint: `{path}` has no `{CHECKPOINT_COMPLETE_MARKER}` marker: the save "
                               "that wrote it was interrupted. Resume from an earlier checkpoint (or use true for the latest complete one).")
-    return path
+    return [path], False
+
+
+def resolve_resume_path(resume: bool | str, root: str) -> str:
+    """The newest folder :func:`resume_candidates` offers (for readers that only need its model folder)."""
+    return resume_candidates(resume, root)[0][0]
 
 
 def _download_pushed_checkpoint(repo_id: str) -> str:

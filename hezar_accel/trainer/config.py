@@ -81,6 +81,10 @@ class TrainerConfig(Config):
     torch_compile: bool = _doc("Compile the model with torch.compile.", False)
     dataloader_pin_memory: bool = _doc("Pin host memory for faster GPU copies (ignored on CPU).", True)
     ignore_data_order_mismatch: bool = _doc("Resume even when the data order differs from the checkpoint's (changed dataset/batch size/processes/seed).", False)
+    resume_without_rng_state: bool = _doc("Resume even when a process's accelerate/random_states_<rank>.pkl is missing or unreadable: its "
+                                          "random streams (dropout, augmentation) restart and the run is no longer bitwise "
+                                          "exact; a warning says so. False = refuse (or, with resume_from_checkpoint: true, "
+                                          "take the newest checkpoint whose RNG states load).", False)
     show_progress_bar: bool = _doc("Show tqdm progress bars on the main process.", True)
     push_to_hub: bool = _doc("Upload every saved checkpoint's model folder + train/ (not accelerate/) to hub_model_id in a "
                              "background thread: never blocks training, a failed upload is a warning, the run's end waits "

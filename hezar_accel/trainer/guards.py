@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import signal
 import threading
+import time
 
 import torch
 
@@ -69,14 +70,23 @@ def all_finite(loss: torch.Tensor, accelerator) -> bool:
     return bool(flag.item() == 1.0)
 
 
+# Under torchrun / accelerate launch a SIGINT that reached the workers directly (``pkill -INT -f train.py``, a batch
+# scheduler signalling every process of a job) is followed within milliseconds by the copy the launcher forwards to
+# each worker: the two are one interrupt, not the "second Ctrl-C" that aborts.
+LAUNCHER_ECHO_SECONDS = 2.0
+
+
 class StopSignal:
     """Turns the first SIGTERM/SIGINT into a request to stop at the next update; a second SIGINT aborts at once.
 
-    Installed only in the main thread (signal handlers cannot be set elsewhere); restored on ``uninstall``.
+    Under a launcher (``TORCHELASTIC_RUN_ID`` set) a SIGINT within :data:`LAUNCHER_ECHO_SECONDS` of the first signal
+    is the launcher's forwarded copy and is not counted. Installed only in the main thread (signal handlers cannot be
+    set elsewhere); restored on ``uninstall``.
     """
 
     def __init__(self):
         self.signum: int | None = None
+        self._received_at = 0.0
         self._previous = {}
 
     def install(self) -> None:
@@ -91,9 +101,13 @@ class StopSignal:
         self._previous = {}
 
     def _handle(self, signum, frame) -> None:
-        if self.signum is not None and signum == signal.SIGINT:
+        now = time.monotonic()
+        if self.signum is None:
+            self.signum, self._received_at = signum, now
+            return
+        echo = "TORCHELASTIC_RUN_ID" in os.environ and now - self._received_at < LAUNCHER_ECHO_SECONDS
+        if signum == signal.SIGINT and not echo:
             raise KeyboardInterrupt("second interrupt: aborting without a final checkpoint")
-        self.signum = signum
 
     def agreed(self, accelerator) -> int | None:
         """The signal number if any process was signalled (all processes get the same answer), else None."""

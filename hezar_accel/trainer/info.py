@@ -33,6 +33,7 @@ def _dataset_line(dataset) -> str:
 def info_rows(trainer) -> dict[str, object]:
     """The banner's rows for a built trainer (duck-typed: reads its config, plan, accelerator and model)."""
     c, plan, acc, model = trainer.config, trainer.plan, trainer.accelerator, trainer.unwrapped_model
+    resumed = getattr(trainer, "resumed", None)
     total = sum(p.numel() for p in model.parameters())
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     return {
@@ -45,7 +46,7 @@ def info_rows(trainer) -> dict[str, object]:
         "Evaluation Dataset": _dataset_line(trainer.eval_dataset),
         "Optimizer": c.optimizer,
         "Initial Learning Rate": c.learning_rate,
-        "Learning Rate Scheduler": f"{c.lr_scheduler or 'constant'} (warm-up {plan.warmup_steps} steps)",
+        "Learning Rate Scheduler": _schedule_line(trainer),
         "Learning Rate Decay": c.weight_decay,
         "Epochs": plan.num_epochs,
         "Steps": f"{plan.total_steps} ({plan.steps_per_epoch} per epoch, {plan.batches_per_epoch} batches per process)",
@@ -57,5 +58,19 @@ def info_rows(trainer) -> dict[str, object]:
         "Metrics": ", ".join(trainer.metrics_handler.metric_names) if hasattr(trainer.metrics_handler, "metric_names") else c.metrics,
         "Checkpoints Path": c.checkpoints_path,
         "Logs Path": f"{c.logs_path}/{trainer.state.run_name}",
-        "Resumed From": f"step {trainer.state.global_step}" if trainer.state.global_step else "N/A",
+        "Resumed From": f"{resumed.checkpoint} (step {resumed.step})" if resumed else "N/A",
     }
+
+
+def _schedule_line(trainer) -> str:
+    """Scheduler, warm-up (or that it is over, on a resume past it) and any refit of a resumed run's schedule."""
+    warmup, step = trainer.plan.warmup_steps, trainer.state.global_step
+    if not warmup:
+        phase = "no warm-up"
+    elif step >= warmup:
+        phase = f"warm-up of {warmup} steps done"
+    else:
+        phase = f"warm-up {warmup} steps"
+    resumed = getattr(trainer, "resumed", None)
+    refit = f"; {resumed.schedule_note}" if resumed and resumed.schedule_note else ""
+    return f"{trainer.config.lr_scheduler or 'constant'} ({phase}{refit})"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import inspect
 import os
+from dataclasses import dataclass
 from functools import partial
 
 from ..constants import DATASET_CONFIG_FILE, TRAINER_CONFIG_FILE, TRAINER_STATE_FILE, TRAINER_SUBFOLDER
@@ -15,7 +16,11 @@ from ..configs import dump_yaml
 from ..errors import CheckpointError
 from ..models.model import read_state_dict
 from . import checkpoint as ckpt
+from .checkpoint_files import LEGACY_CUSTOM_STATE, inspect_checkpoint, required_state
 from .data_order import compare, next_indices_hash
+from .optim import Schedule, set_schedule_length
+from .save_errors import raise_if_any_failed, save_failed
+from .state import TrainerState
 
 
 def write_model_folder(trainer, folder: str, state_dict: dict, model_filename: str | None = None,
@@ -34,9 +39,25 @@ def write_model_folder(trainer, folder: str, state_dict: dict, model_filename: s
         dataset_config.save(train_folder, filename=dataset_config_file or DATASET_CONFIG_FILE)
 
 
+# torch.compile wraps the model in an OptimizedModule whose state dict prefixes every name with this.
+COMPILED_PREFIX = "_orig_mod."
+
+
+def full_state_dict(trainer) -> dict:
+    """The model's full (unsharded) weights under its own parameter names; a collective under FSDP and ZeRO-3.
+
+    A compiled model's names lose torch.compile's ``_orig_mod.`` prefix: its checkpoints equal an uncompiled
+    model's, so ``Model.load`` (and Hezar) read them and an uncompiled run can resume from them.
+    """
+    state_dict = trainer.accelerator.get_state_dict(trainer.model)
+    if not state_dict:  # processes other than the main one get nothing under some sharded backends
+        return state_dict
+    return {k.replace(COMPILED_PREFIX, "", 1) if k.startswith(COMPILED_PREFIX) else k: v for k, v in state_dict.items()}
+
+
 def save_model_folder(trainer, path, **kwargs) -> None:
     """``Trainer.save``: gather full weights (collective), then write the folder on the main process."""
-    state_dict = trainer.accelerator.get_state_dict(trainer.model)
+    state_dict = full_state_dict(trainer)
     if trainer.accelerator.is_main_process:
         write_model_folder(trainer, os.fspath(path), state_dict, **kwargs)
     trainer.accelerator.wait_for_everyone()
@@ -113,22 +134,31 @@ def save_checkpoint(trainer, hooks: dict | None = None) -> str | None:
     if state.best_step == step:
         state.best_checkpoint = ckpt.checkpoint_name(step)
     staging = ckpt.staging_folder(root, step)
+    error = None
     if acc.is_main_process:
-        trainer._finalizer.wait()  # the previous save must be complete before its leftovers are cleaned
-        ckpt.clean_stale(root)
-        os.makedirs(staging, exist_ok=True)
-    acc.wait_for_everyone()
-    acc.save_state(ckpt.accelerate_folder(staging))
-    state_dict = acc.get_state_dict(trainer.model)
-    acc.wait_for_everyone()  # every process's accelerate files are written before the main process seals the folder
+        try:
+            trainer._finalizer.wait()  # the previous save must be complete before its leftovers are cleaned
+            ckpt.clean_stale(root)
+            os.makedirs(staging, exist_ok=True)
+        except Exception as e:  # a CheckpointError here is the previous save's background failure, raised as it is
+            error = e
+    raise_if_any_failed(acc, error, root, step)  # also the barrier: the staging folder exists for everyone
+    try:
+        acc.save_state(ckpt.accelerate_folder(staging))
+    except Exception as e:  # a full disk inside torch.save/safetensors: the same clear error on every process
+        error = e
+    state_dict = full_state_dict(trainer)  # a collective under sharded backends: every process calls it
+    if acc.is_main_process and error is None:
+        try:
+            write_model_folder(trainer, staging, state_dict)
+            dump_yaml(state.to_dict(), os.path.join(staging, TRAINER_SUBFOLDER, TRAINER_STATE_FILE))  # sealed with the rest
+            hooks.get("after_write", ckpt.no_hook)(step)
+        except Exception as e:
+            error = e
+    # Also the barrier after which every process's files are written, so the main process may seal the folder.
+    raise_if_any_failed(acc, error, root, step)
     if not acc.is_main_process:
         return None
-    try:
-        write_model_folder(trainer, staging, state_dict)
-        dump_yaml(state.to_dict(), os.path.join(staging, TRAINER_SUBFOLDER, TRAINER_STATE_FILE))  # sealed with the rest
-        hooks.get("after_write", ckpt.no_hook)(step)
-    except OSError as e:
-        raise _save_failed(root, step, e) from e
     trainer._finalizer.submit(partial(_finalize, trainer, root, step, hooks, state.best_checkpoint))
     return os.path.join(root, ckpt.checkpoint_name(step))
 
@@ -137,23 +167,20 @@ def _finalize(trainer, root: str, step: int, hooks: dict, best_checkpoint: str |
     """Background part of a save: seal and rename the staged folder, then point at it, prune, push."""
     try:
         final = ckpt.finalize_checkpoint(root, step, hooks)
+    except Exception as e:
+        raise save_failed(root, step, e) from e
+    try:
         ckpt.update_latest_pointer(root, final)
-    except OSError as e:
-        raise _save_failed(root, step, e) from e
-    ckpt.prune(root, trainer.config.save_total_limit, protect=(best_checkpoint,))
+        ckpt.prune(root, trainer.config.save_total_limit, protect=(best_checkpoint,))
+    except Exception as e:  # the checkpoint itself is complete and resumable; only the bookkeeping after it failed
+        raise CheckpointError(
+            f"The checkpoint of step {step} is complete at `{final}`, but updating `{root}/{TRAINER_STATE_FILE}` or "
+            f"pruning older checkpoints failed ({type(e).__name__}: {e}). Free disk space (or fix permissions), then "
+            "resume with resume_from_checkpoint: true.") from e
     if trainer.config.push_to_hub:  # background upload of the complete checkpoint; never blocks, never raises
         from .hub_sync import push_checkpoint
 
         push_checkpoint(trainer, final, step)
-
-
-def _save_failed(root: str, step: int, error: OSError) -> CheckpointError:
-    ckpt.clean_stale(root)
-    previous = ckpt.find_latest(root)
-    return CheckpointError(
-        f"Saving the checkpoint of step {step} failed ({error.strerror or error}); the previous checkpoint "
-        f"{previous or '(none)'} is intact and resumable. Free disk space (or fix permissions of `{root}`) and "
-        "resume with resume_from_checkpoint: true.")
 
 
 def wait_for_checkpoint(trainer, all_processes: bool = False) -> None:
@@ -191,27 +218,36 @@ def start_fresh(trainer) -> None:
     acc.wait_for_everyone()
 
 
-def restore(trainer, resume) -> str:
-    """Resume from a checkpoint: verify the data order, then load the accelerate state and the trainer state.
+@dataclass
+class ResumeReport:
+    """What a resume did, for the banner.
 
-    ``resume`` may also be a Hub repo id of a pushed checkpoint (see ``resolve_resume_path``); such a folder has
+    Attributes:
+        checkpoint: the folder resumed from.
+        step: its global step.
+        schedule_note: how the LR schedule was refitted when the run's length changed (None when it did not).
+    """
+
+    checkpoint: str
+    step: int
+    schedule_note: str | None = None
+
+
+def restore(trainer, resume) -> ResumeReport:
+    """Resume from a checkpoint: pick one whose files check out, verify the data order, load every state.
+
+    ``resume`` may also be a Hub repo id of a pushed checkpoint (see ``resume_candidates``); such a folder has
     optimizer/scheduler/RNG state only when it holds ``accelerate/``, otherwise :func:`load_weights_only` is used.
 
     Raises:
-        CheckpointError: no usable checkpoint, or the data order would differ (unless ``ignore_data_order_mismatch``).
+        CheckpointError: no usable checkpoint (each unusable file named), the data order would differ (unless
+            ``ignore_data_order_mismatch``), or the checkpoint is past this run's last step.
     """
     acc, config = trainer.accelerator, trainer.config
-    path = ckpt.resolve_resume_path(resume, config.checkpoints_path)
-    saved = ckpt.read_state(path)
-    if saved.global_step < trainer.plan.total_steps and saved.data_check:
-        current = data_order_record(trainer, saved.epoch, saved.epoch_step)
-        problems = compare(saved.data_check, current)
-        if problems and not config.ignore_data_order_mismatch:
-            raise CheckpointError(
-                f"Cannot resume exactly from `{path}`: " + "; ".join(problems) + ". Restore the original settings, or "
-                "set ignore_data_order_mismatch: true to continue with a different data order.")
+    path, saved = choose_checkpoint(trainer, resume)
+    check_resumable(trainer, path, saved)
     if os.path.isdir(ckpt.accelerate_folder(path)):
-        acc.load_state(ckpt.accelerate_folder(path))
+        load_accelerate_state(acc, ckpt.accelerate_folder(path))
     else:
         load_weights_only(trainer, path, saved.global_step)
     state = trainer.state
@@ -224,7 +260,155 @@ def restore(trainer, resume) -> str:
     if acc.is_main_process:
         ckpt.clean_stale(config.checkpoints_path)
     acc.print(f"Resumed from {path} at epoch {state.epoch}, step {state.global_step}")
-    return path
+    return ResumeReport(path, saved.global_step, refit_schedule(trainer, saved))
+
+
+def choose_checkpoint(trainer, resume) -> tuple[str, TrainerState]:
+    """The checkpoint to resume from, its files checked on the main process; every process gets the same answer.
+
+    With ``resume_from_checkpoint: true`` (or a checkpoints root) a checkpoint whose files are missing, truncated,
+    garbled or unsafe is skipped, saying so, for the newest one before it that checks out.
+
+    Raises:
+        CheckpointError: no candidate checks out; the message names each bad file.
+    """
+    from accelerate.utils import broadcast_object_list
+
+    acc, config = trainer.accelerator, trainer.config
+    candidates, may_fall_back = ckpt.resume_candidates(resume, config.checkpoints_path)
+    answer = [None, [], None]  # index of the chosen candidate, lines to print, error message
+    if acc.is_main_process:
+        answer = list(pick_loadable(candidates, may_fall_back, acc.num_processes, config.resume_without_rng_state,
+                                    required_state(acc.distributed_type)))
+    if acc.num_processes > 1:
+        broadcast_object_list(answer, from_process=0)
+    index, notes, error = answer
+    for line in notes:
+        acc.print(line)
+    if error is not None:
+        raise CheckpointError(error)
+    return candidates[index], ckpt.read_state(candidates[index])
+
+
+def pick_loadable(candidates: list[str], may_fall_back: bool, num_processes: int, allow_missing_rng: bool,
+                  required: tuple[str, ...] = ()) -> tuple[int | None, list[str], str | None]:
+    """The first candidate whose every file is present, readable and code-free (see ``checkpoint_files``).
+
+    Returns:
+        ``(index or None, notes to print, error message or None)``.
+    """
+    notes, failed = [], []
+    for index, folder in enumerate(candidates):
+        report = inspect_checkpoint(folder, num_processes, _weights_file(folder), required)
+        if report.usable(allow_missing_rng):
+            if report.rng_problems:
+                notes.append("WARNING: resuming WITHOUT exact random states (resume_without_rng_state: true): "
+                             + "; ".join(report.rng_problems) + ". Dropout and other random streams restart; the run "
+                             "will not be bitwise equal to an uninterrupted one.")
+            if failed:
+                notes.append(f"Resuming from `{folder}`, the newest checkpoint that loads (skipped: "
+                             + ", ".join(os.path.basename(f) for f, _ in failed) + ").")
+            return index, notes, None
+        failed.append((folder, report))
+        if may_fall_back and index + 1 < len(candidates):
+            notes.append(f"Checkpoint `{folder}` cannot be resumed: {'; '.join(report.problems)}. "
+                         "Trying the one before it.")
+        if not may_fall_back:
+            break
+    return None, notes, _unloadable_message(failed, allow_missing_rng)
+
+
+def _unloadable_message(failed: list, allow_missing_rng: bool) -> str:
+    lines = [f"`{folder}`: {'; '.join(report.problems)}" for folder, report in failed]
+    fixes = ["resume from an earlier checkpoint (a path, or true for the newest that loads)",
+             "or start a fresh run (overwrite_output_dir: true)"]
+    if not allow_missing_rng and all(set(r.problems) == set(r.rng_problems) for _, r in failed):
+        fixes.insert(1, "or set resume_without_rng_state: true to resume with fresh random streams (not exact)")
+    return ("Cannot resume: no checkpoint can be loaded safely and exactly.\n  " + "\n  ".join(lines)
+            + "\nRestore those files, " + ", ".join(fixes) + ".")
+
+
+def _weights_file(folder: str) -> str | None:
+    from ..models.model import _find_weights
+
+    try:
+        return _find_weights(folder, None)
+    except CheckpointError:
+        return None
+
+
+def check_resumable(trainer, path: str, saved: TrainerState) -> None:
+    """Refuse a resume whose data order would differ, or whose checkpoint lies past this run's last step.
+
+    Raises:
+        CheckpointError: names the setting that changed and the fix.
+    """
+    config, total = trainer.config, trainer.plan.total_steps
+    if saved.data_check:  # checked at every step, the run's last included: a changed setting also changes its length
+        current = data_order_record(trainer, saved.epoch, saved.epoch_step)
+        problems = compare(saved.data_check, current)
+        if problems and not config.ignore_data_order_mismatch:
+            raise CheckpointError(
+                f"Cannot resume exactly from `{path}`: " + "; ".join(problems) + ". Restore the original settings, or "
+                "set ignore_data_order_mismatch: true to continue with a different data order.")
+    if saved.global_step > total:
+        raise CheckpointError(
+            f"Cannot resume from `{path}`: it is at step {saved.global_step}, past this run's {total} total steps "
+            "(num_epochs or max_steps is lower than when it was saved). Raise num_epochs/max_steps to at least "
+            f"the checkpoint's, or start a fresh run.")
+
+
+def refit_schedule(trainer, saved: TrainerState) -> str | None:
+    """When the run's length changed since the checkpoint (e.g. num_epochs raised to extend a finished run), fit
+    the restored LR schedule to the new length; the restored one would stay at its end (0 for linear decay).
+
+    Returns:
+        A line for the banner saying what changed, or None when the length is unchanged.
+    """
+    total = trainer.plan.total_steps
+    if not saved.total_steps or saved.total_steps == total:
+        return None
+    inner = getattr(trainer.lr_scheduler, "scheduler", trainer.lr_scheduler)
+    if not any(isinstance(f, Schedule) for f in getattr(inner, "lr_lambdas", [])):
+        return (f"the run now has {total} steps (the checkpoint's had {saved.total_steps}); the custom LR "
+                "scheduler keeps its restored state")
+    set_schedule_length(trainer.lr_scheduler, total, trainer.plan.warmup_steps)
+    lr = trainer.optimizer.param_groups[0]["lr"]
+    return (f"refitted to {total} steps (the checkpoint's run planned {saved.total_steps}): the learning rate goes "
+            f"on at {lr:.3g} from step {saved.global_step}")
+
+
+class _DiscardedState:
+    """Takes the place of the TrainerState that older checkpoints also pickled: the YAML copy is what is restored."""
+
+    def state_dict(self) -> dict:
+        return {}
+
+    def load_state_dict(self, state: dict) -> None:
+        pass
+
+
+def load_accelerate_state(accelerator, folder: str) -> None:
+    """``accelerator.load_state(folder)`` for a folder already checked by ``checkpoint_files`` (call on all processes).
+
+    Raises:
+        CheckpointError: loading failed all the same (the message names the folder and the error).
+    """
+    legacy = None
+    if os.path.isfile(os.path.join(folder, LEGACY_CUSTOM_STATE)):
+        # Checked code-free above; accelerate insists on one registered object per custom-state file it finds.
+        legacy = _DiscardedState()
+        accelerator.register_for_checkpointing(legacy)
+    try:
+        accelerator.load_state(folder)
+    except CheckpointError:
+        raise
+    except Exception as e:
+        raise CheckpointError(f"Loading the training state from `{folder}` failed ({type(e).__name__}: {e}). Resume "
+                              "from an earlier checkpoint (a path, or true for the newest that loads).") from e
+    finally:
+        if legacy is not None:
+            accelerator._custom_objects.remove(legacy)  # no public unregister; later saves must not write it again
 
 
 def load_weights_only(trainer, path: str, global_step: int) -> None:

@@ -7,7 +7,7 @@ import os
 from dataclasses import dataclass, field
 
 from ..configs import load_yaml
-from ..errors import CheckpointError
+from ..errors import CheckpointError, ConfigError
 
 
 @dataclass
@@ -49,22 +49,39 @@ class TrainerState:
 
     @classmethod
     def from_dict(cls, data: dict) -> "TrainerState":
+        if not isinstance(data, dict):
+            raise CheckpointError(f"trainer_state holds a {type(data).__name__}, not a mapping of trainer-state fields")
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - names)
         if unknown:
             raise CheckpointError(f"trainer_state has unknown keys {unknown}; was it written by a newer hezar_accel?")
-        return cls(**data)
+        state = cls(**data)
+        wrong = [f.name for f in dataclasses.fields(cls) if not _has_type(getattr(state, f.name), f.type)]
+        if wrong:
+            raise CheckpointError(f"trainer_state fields {wrong} have values of the wrong type")
+        return state
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "TrainerState":
+        """Read a ``trainer_state.yaml``.
+
+        Raises:
+            CheckpointError: missing, not UTF-8, not valid YAML or not a trainer state; the message names the file.
+        """
         if not os.path.isfile(path):
-            raise CheckpointError(f"No trainer state at `{path}`.")
-        return cls.from_dict(load_yaml(path) or {})
+            raise CheckpointError(f"`{path}` is missing (the trainer state)")
+        try:
+            return cls.from_dict(load_yaml(path))
+        except (ConfigError, CheckpointError, UnicodeDecodeError) as e:
+            detail = str(e).replace("\n", " ")
+            raise CheckpointError(f"`{path}` is unreadable (garbled trainer state: {detail})") from None
 
-    # accelerate's register_for_checkpointing protocol
-    def state_dict(self) -> dict:
-        return self.to_dict()
 
-    def load_state_dict(self, state: dict) -> None:
-        for key, value in TrainerState.from_dict(state).to_dict().items():
-            setattr(self, key, value)
+# The YAML types each field may hold ("None" allowed where the default is None).
+_FIELD_TYPES = {"int": (int,), "int | None": (int, type(None)), "float | None": (float, int, type(None)),
+                "str | None": (str, type(None)), "list": (list,), "dict": (dict,)}
+
+
+def _has_type(value, annotation: str) -> bool:
+    allowed = _FIELD_TYPES.get(str(annotation))
+    return allowed is None or (isinstance(value, allowed) and not (isinstance(value, bool) and bool not in allowed))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import inspect
+import itertools
 import math
 import os
 import time
@@ -92,8 +93,9 @@ class Trainer:
                 set_schedule_length(self.lr_scheduler, self.plan.total_steps, self.plan.warmup_steps)
         self.metrics_handler = metrics_handler or get_metrics_handler_class(config.task)(
             config.metrics, model_config=self.unwrapped_model.config, preprocessor=self.unwrapped_model.preprocessor)
+        # The state is saved as YAML beside the weights, never registered with accelerate (which would pickle it).
         self.state = TrainerState(total_steps=self.plan.total_steps if self.plan else 0, run_name=config.run_name)
-        self.accelerator.register_for_checkpointing(self.state)
+        self.resumed: saving.ResumeReport | None = None
         saving.register_weight_hooks(self)
         self._finalizer = ckpt.CheckpointFinalizer()
         self.csv_logger = None
@@ -220,7 +222,10 @@ class Trainer:
 
     def _epochs(self) -> dict[str, float]:
         results = train_results = {}
-        while self.state.epoch <= self.plan.num_epochs and self.state.global_step < self.plan.total_steps:
+        # An epoch whose updates are all done but whose end (evaluation, log row, save) is not - a run stopped by a
+        # signal in its last update - still runs that end, without an update.
+        while self.state.epoch <= self.plan.num_epochs and (self.state.global_step < self.plan.total_steps
+                                                             or self.state.epoch_step > 0):
             epoch = self.state.epoch
             train_results = self.inner_training_loop(epoch)
             raise_if_non_finite(self)
@@ -243,7 +248,8 @@ class Trainer:
                    desc=f"Epoch: {epoch}/{self.plan.num_epochs}", bar_format=TQDM_BAR_FORMAT, ascii=" #",
                    disable=not (self.config.show_progress_bar and self.accelerator.is_local_main_process))
         self._window_start = (time.perf_counter(), self.state.global_step)
-        for group in update_groups(dataloader, self.config.gradient_accumulation_steps):
+        groups = update_groups(dataloader, self.config.gradient_accumulation_steps)
+        for group in itertools.islice(groups, max(0, self.plan.total_steps - self.state.global_step)):
             scales = loss_scales(group, self.accelerator, self.unwrapped_model, self.config.gradient_accumulation_steps)
             for i, input_batch in enumerate(group):
                 # The last micro-batch of a group syncs gradients across processes and steps the optimizer; the
@@ -260,8 +266,6 @@ class Trainer:
             self.state.epoch_step += 1
             bar.update(1)
             self._on_update(epoch, bar)
-            if self.state.global_step >= self.plan.total_steps:
-                break
         epoch_mean = self._loss.reduce(self.accelerator, which=0)
         bar.set_postfix(loss=f"{epoch_mean:.4f}")
         bar.close()
@@ -339,7 +343,7 @@ class Trainer:
     def resume(self, resume_from_checkpoint: bool | str | None) -> None:
         """Restore model, optimizer, scheduler, RNG, trainer state and data position from a checkpoint (no-op if unset)."""
         if resume_from_checkpoint:
-            saving.restore(self, resume_from_checkpoint)
+            self.resumed = saving.restore(self, resume_from_checkpoint)
         else:
             saving.start_fresh(self)
         self._start_logging()

@@ -4,6 +4,7 @@
 
 --kill-at-step N: SIGKILL during the first micro-batch after update N (mid-step, mid-accumulation group).
 --kill-in-save POINT: SIGKILL inside the save of step N at POINT (after_write, before_rename, after_rename).
+--signal-at-step N --signal SIG [--signal-twice] [--signal-launcher-too]: send SIG during update N+1.
 Under `accelerate launch` every process runs this script; only the process with rank --kill-rank kills itself.
 --save-to DIR: Trainer.save the model folder into DIR after train() (all processes take part).
 --force-fsdp-on-cpu: make an `accelerate launch --use_fsdp --fsdp_version 2 ...` run really use FSDP2 on CPU (gloo); see
@@ -57,6 +58,8 @@ def main():
     parser.add_argument("--signal-at-step", type=int, help="send itself --signal during this update")
     parser.add_argument("--signal", default="SIGTERM")
     parser.add_argument("--signal-twice", action="store_true")
+    parser.add_argument("--signal-launcher-too", action="store_true",
+                        help="also send --signal to the parent launcher (as `pkill -f` or a batch scheduler would)")
     parser.add_argument("--evaluate-only", action="store_true", help="print the untrained model's evaluation as JSON")
     parser.add_argument("--force-fsdp-on-cpu", action="store_true", help="really use FSDP2 on CPU (gloo)")
     parser.add_argument("--save-to", help="after training, Trainer.save the model folder here")
@@ -108,6 +111,8 @@ def main():
 
         def signalling_step(batch):
             if trainer.state.global_step == args.signal_at_step:
+                if args.signal_launcher_too:
+                    os.kill(os.getppid(), getattr(signal, args.signal))
                 os.kill(os.getpid(), getattr(signal, args.signal))
                 if args.signal_twice:
                     os.kill(os.getpid(), getattr(signal, args.signal))
