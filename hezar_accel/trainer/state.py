@@ -6,7 +6,7 @@ import dataclasses
 import os
 from dataclasses import dataclass, field
 
-from ..configs import load_yaml
+from ..configs import load_yaml_mapping
 from ..errors import CheckpointError
 
 
@@ -59,7 +59,7 @@ class TrainerState:
     def load(cls, path: str | os.PathLike) -> "TrainerState":
         if not os.path.isfile(path):
             raise CheckpointError(f"No trainer state at `{path}`.")
-        return cls.from_dict(load_yaml(path) or {})
+        return cls.from_dict(load_yaml_mapping(path, "a mapping of trainer state fields to values"))
 
     # accelerate's register_for_checkpointing protocol
     def state_dict(self) -> dict:

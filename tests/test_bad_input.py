@@ -1,0 +1,99 @@
+"""Bad input is refused before training with a message naming the file, the place and the fix (DESIGN promise 9)."""
+
+import os
+
+import pytest
+
+from hezar_accel.configs import Config, load_yaml
+from hezar_accel.data import Dataset
+from hezar_accel.errors import ConfigError
+from hezar_accel.trainer.recipe import load_recipe
+
+from tiny import make_tokenizer
+
+
+@pytest.fixture(scope="module")
+def tokenizer(text_data):
+    return make_tokenizer(text_data)
+
+
+def write(folder, name, text, encoding="utf-8"):
+    os.makedirs(folder, exist_ok=True)
+    path = os.path.join(folder, name)
+    with open(path, "wb") as f:
+        f.write(text if isinstance(text, bytes) else text.encode(encoding))
+    return path
+
+
+@pytest.mark.parametrize("content, kind", [("- trainer\n- model\n", "list"), ("42\n", "int"), ("just text\n", "str")])
+def test_a_recipe_that_is_not_a_mapping_names_the_file_and_what_is_expected(tmp_path, content, kind):
+    path = write(str(tmp_path), "recipe.yaml", content)
+    with pytest.raises(ConfigError) as e:
+        load_recipe(path, ["trainer.batch_size=2"])
+    message = str(e.value)
+    assert path in message and f"got a {kind}" in message and "mapping of sections" in message
+
+
+def test_a_recipe_section_that_is_not_a_mapping_is_refused_with_overrides_too(tmp_path):
+    path = write(str(tmp_path), "recipe.yaml", "trainer:\n  - batch_size\ndataset: data/\n")
+    with pytest.raises(ConfigError) as e:
+        load_recipe(path, ["trainer.batch_size=2", "dataset.path=x"])
+    message = str(e.value)
+    assert "trainer: got a list" in message and "dataset: got a str" in message
+
+
+def test_an_override_may_replace_a_whole_section(tmp_path):
+    path = write(str(tmp_path), "recipe.yaml", "predict:\n  - سلام\n")
+    assert load_recipe(path, ["predict=[a, b]"])["predict"] == ["a", "b"]
+
+
+def test_a_dataset_config_that_is_a_list_names_the_file(tmp_path, tokenizer):
+    path = write(str(tmp_path), "dataset_config.yaml", "- name: text_classification\n")
+    write(str(tmp_path), "train.csv", "text,label\nعالی,happy\n")
+    with pytest.raises(ConfigError, match="got a list"):
+        Dataset.load(str(tmp_path), split="train", preprocessor=tokenizer)
+    with pytest.raises(ConfigError, match=path):
+        Config.load(path)
+
+
+def test_a_recipe_that_is_not_utf8_names_the_file_the_byte_offset_and_the_fix(tmp_path):
+    path = write(str(tmp_path), "recipe.yaml", "trainer:\n  run_name: café\n", encoding="latin-1")
+    with pytest.raises(ConfigError) as e:
+        load_recipe(path)
+    message = str(e.value)
+    assert path in message and "byte 0xe9 at offset 24 (line 2)" in message and "save the file as UTF-8" in message
+
+
+def test_a_utf8_file_with_a_byte_order_mark_still_loads(tmp_path):
+    path = write(str(tmp_path), "config.yaml", "\ufeffa: ۱\n")
+    assert load_yaml(path) == {"a": "۱"}
+
+
+def test_duplicate_keys_are_refused_with_the_key_and_both_lines(tmp_path):
+    path = write(str(tmp_path), "recipe.yaml", "trainer:\n  batch_size: 8\n  learning_rate: 0.001\n"
+                                               "  batch_size: 16\nmodel:\n  name: x\ntrainer: {}\n")
+    with pytest.raises(ConfigError) as e:
+        load_yaml(path)
+    message = str(e.value)
+    assert path in message and "duplicate key `batch_size` on lines 2 and 4" in message
+    assert "duplicate key `trainer` on lines 1 and 7" in message and "2 problem(s)" in message
+
+
+def test_duplicate_keys_deep_inside_lists_are_found(tmp_path):
+    path = write(str(tmp_path), "state.yaml", "log_history:\n- step: 1\n  loss: 0.5\n- {step: 2, step: 3}\n")
+    with pytest.raises(ConfigError, match="duplicate key `step` on lines 4 and 4"):
+        load_yaml(path)
+
+
+def test_a_merge_key_overridden_on_purpose_is_no_duplicate(tmp_path):
+    path = write(str(tmp_path), "config.yaml", "base: &base {a: 1, b: 2}\nchild:\n  <<: *base\n  b: 3\n")
+    assert load_yaml(path)["child"] == {"a": 1, "b": 3}
+
+
+def test_the_yaml_loader_still_uses_libyaml_when_it_is_there():
+    import yaml
+
+    from hezar_accel import yaml_io
+
+    if hasattr(yaml, "CSafeLoader"):
+        assert issubclass(yaml_io.SafeLoader, yaml.CSafeLoader)
