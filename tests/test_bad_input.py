@@ -7,6 +7,7 @@ import pytest
 from hezar_accel.configs import Config, load_yaml
 from hezar_accel.data import Dataset
 from hezar_accel.errors import ConfigError
+from hezar_accel.trainer import TrainerConfig
 from hezar_accel.trainer.recipe import load_recipe
 
 from tiny import make_tokenizer
@@ -97,3 +98,25 @@ def test_the_yaml_loader_still_uses_libyaml_when_it_is_there():
 
     if hasattr(yaml, "CSafeLoader"):
         assert issubclass(yaml_io.SafeLoader, yaml.CSafeLoader)
+
+
+@pytest.mark.parametrize("field, value", [("learning_rate", float("inf")), ("learning_rate", float("nan")),
+                                          ("weight_decay", float("nan")), ("max_grad_norm", float("inf")),
+                                          ("warmup_steps", float("nan")), ("save_steps", float("inf")),
+                                          ("log_steps", float("-inf")), ("eval_steps", float("nan"))])
+def test_a_non_finite_float_is_refused(field, value):
+    with pytest.raises(ConfigError) as e:
+        TrainerConfig(output_dir="out", task="text_classification", num_epochs=1, **{field: value})
+    assert f"{field}: {value} is not a finite number" in str(e.value)
+    assert len(e.value.problems) == 1  # said once, not again by the range check
+
+
+def test_non_finite_floats_are_listed_together_with_the_other_problems(tmp_path):
+    path = write(str(tmp_path), "train_config.yaml", "output_dir: out\ntask: text_classification\nnum_epochs: 1\n"
+                                                     "learning_rate: .inf\nweight_decay: .nan\nbatch_size: 0\n"
+                                                     "lr_scheduler_kwargs: {power: .inf}\n")
+    with pytest.raises(ConfigError) as e:
+        TrainerConfig.load(path)
+    assert [p.split(":")[0] for p in e.value.problems] == ["learning_rate", "weight_decay", "lr_scheduler_kwargs",
+                                                            "batch_size"]
+    assert "lr_scheduler_kwargs: power = inf is not a finite number" in str(e.value)
