@@ -115,8 +115,9 @@ def build_preprocessor(section: dict, dataset_section: dict):
 
 
 def _training_texts(dataset_section: dict):
+    from ..data.cells import SKIP_FLAG, empty_cell_rows, without_rows
     from ..data.dataset import DEFAULT_DATASET_FOR_TASK
-    from ..data.loading import load_split
+    from ..data.loading import load_split, require_columns
 
     # Datasets whose texts are not one `text_field` column (CoNLL word lists, prompt/target pairs) yield their own.
     name = dataset_section.get("name") or DEFAULT_DATASET_FOR_TASK.get(dataset_section.get("task"))
@@ -125,9 +126,12 @@ def _training_texts(dataset_section: dict):
         fields = {k: v for k, v in dataset_section.items() if k not in ("path", "train_split", "eval_split")}
         return dataset_cls.training_texts(dataset_section["path"], dataset_section.get("train_split", "train"), **fields)
     field = dataset_section.get("text_field", "text")
-    table, _ = load_split(dataset_section["path"], dataset_section.get("train_split", "train"),
-                          dataset_section.get("data_files"))
-    return (str(t) for t in table[field])
+    table, source = load_split(dataset_section["path"], dataset_section.get("train_split", "train"),
+                               dataset_section.get("data_files"))
+    require_columns(table, {"text_field": field}, source)
+    # Refused here, before the tokenizer trains, for the reason the dataset refuses them: str(None) is the text 'None'.
+    empty = empty_cell_rows(table, {"text_field": field}, source, skip=bool(dataset_section.get(SKIP_FLAG)))
+    return (str(t) for t in without_rows(table, empty)[field])
 
 
 def _shared_preprocessor(config: TrainerConfig, recipe: dict):
