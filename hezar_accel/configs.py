@@ -15,34 +15,13 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, ClassVar
 
-import yaml
-
 from .constants import ConfigType
 from .errors import ConfigError, closest
 from .hub import resolve_file
+from .yaml_io import dump_yaml, load_yaml, load_yaml_mapping
 
-__all__ = ["Config", "ModelConfig", "PreprocessorConfig", "DatasetConfig", "ConfigError", "load_yaml", "dump_yaml"]
-
-
-# libyaml's C loader/dumper when PyYAML was built with it: the same safe subset, ~10x faster than the pure-Python
-# one (it matters for trainer_state.yaml, whose log history grows with the run and is written at every checkpoint).
-_SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-_SAFE_DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
-
-
-def load_yaml(path: str | os.PathLike) -> Any:
-    """Read a YAML file with the safe loader (no Python objects), raising ConfigError on malformed YAML."""
-    try:
-        with open(path, encoding="utf-8") as f:
-            return yaml.load(f, Loader=_SAFE_LOADER)
-    except yaml.YAMLError as e:
-        raise ConfigError(os.fspath(path), [f"not valid YAML: {e}"]) from None
-
-
-def dump_yaml(data: Any, path: str | os.PathLike) -> None:
-    """Write ``data`` as readable UTF-8 YAML (Persian labels stay readable; key order kept)."""
-    with open(path, "w", encoding="utf-8") as f:
-        yaml.dump(data, f, Dumper=_SAFE_DUMPER, allow_unicode=True, sort_keys=False)
+__all__ = ["Config", "ModelConfig", "PreprocessorConfig", "DatasetConfig", "ConfigError", "load_yaml",
+           "load_yaml_mapping", "dump_yaml"]
 
 
 def _plain(value: Any) -> Any:
@@ -254,11 +233,7 @@ class Config:
         """
         path = os.fspath(path)
         file_path = path if os.path.isfile(path) else resolve_file(path, filename or cls.default_filename, subfolder)
-        data = load_yaml(file_path)
-        if data is None:
-            data = {}
-        if not isinstance(data, dict):
-            raise ConfigError(file_path, [f"the top level must be a mapping of keys to values, got {type(data).__name__}"])
+        data = load_yaml_mapping(file_path)
         target = cls._resolve_class(data)
         return target.from_dict(data, strict=strict, **overrides)
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import torch
 
-from ..configs import DatasetConfig, load_yaml
+from ..configs import DatasetConfig, load_yaml_mapping
 from ..constants import DATASET_CONFIG_FILE, TaskType
 from ..errors import ConfigError, DataError, closest
 from ..hub import looks_like_repo_id, resolve_file, resolve_folder
@@ -118,7 +118,7 @@ def _read_dataset_config(path: str, overrides: dict) -> DatasetConfig:
         config_file = candidate if os.path.isfile(candidate) else None
     elif not os.path.isfile(path) and looks_like_repo_id(path):
         config_file = resolve_file(path, DATASET_CONFIG_FILE, repo_type="dataset", required=False)
-    data = (load_yaml(config_file) or {}) if config_file else {}
+    data = load_yaml_mapping(config_file) if config_file else {}
     data = {**data, **overrides}
     name = data.get("name")
     if not name:

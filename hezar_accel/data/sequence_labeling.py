@@ -16,6 +16,7 @@ from ..configs import DatasetConfig
 from ..constants import TaskType
 from ..errors import DataError, closest
 from ..registry import register_dataset
+from .cells import is_empty_cell
 from .collators import PaddingCollator
 from .conll import read_conll
 from .dataset import Dataset, preprocessor_fingerprint
@@ -147,14 +148,30 @@ def read_word_tags(config: SequenceLabelingDatasetConfig, split: str) -> WordTag
         return WordTagData(found.tokens, found.tags, where, file_path)
     table, source = (read_table(file_path), file_path) if file_path else load_split(config.path, split)
     require_columns(table, {"tokens_field": config.tokens_field, "tags_field": config.tags_field}, source)
-    tokens = [[str(w) for w in _as_list(v)] for v in table[config.tokens_field]]
-    tags = [[str(t) for t in _as_list(v)] for v in _tag_names(table, config.tags_field)]
+    tokens = [_as_list(v) for v in table[config.tokens_field]]
+    tags = [_as_list(v) for v in _tag_names(table, config.tags_field)]
     where = [f"sentence {i} (row {i})" for i in range(len(tokens))]
     for i, (words, sentence_tags) in enumerate(zip(tokens, tags)):
         if not words or len(words) != len(sentence_tags):
             raise DataError(f"`{source}` {where[i]}: {len(words)} words but {len(sentence_tags)} tags; every "
                             "sentence needs at least one word and exactly one tag per word.")
+        _check_no_empty_items(words, sentence_tags, config, f"`{source}` {where[i]}")
+    tokens, tags = [[str(w) for w in row] for row in tokens], [[str(t) for t in row] for row in tags]
     return WordTagData(tokens, tags, where, source)
+
+
+def _check_no_empty_items(words: list, tags: list, config: SequenceLabelingDatasetConfig, where: str) -> None:
+    """Raise when a word or tag of a sentence is null or blank: as text it would become the word (or tag) 'None'."""
+    problems = []
+    columns = (("tokens_field", config.tokens_field, words), ("tags_field", config.tags_field, tags))
+    for field_name, column, items in columns:
+        empty = [j for j, item in enumerate(items) if is_empty_cell(item)]
+        if empty:
+            problems.append(f"`{column}` ({field_name}) has empty item(s) at position(s) {empty[:5]}"
+                            + (f" and {len(empty) - 5} more" if len(empty) > 5 else ""))
+    if problems:
+        raise DataError(f"{where}: " + "; ".join(problems) + ". Fill them in (one word and one tag per position) or "
+                        "remove the sentence.")
 
 
 def _as_list(value) -> list:

@@ -10,6 +10,7 @@ from ..configs import DatasetConfig
 from ..constants import TaskType
 from ..errors import DataError
 from ..registry import register_dataset
+from .cells import empty_cell_rows, is_empty_cell, without_rows
 from .collators import PaddingCollator
 from .dataset import Dataset, check_not_empty, preprocessor_fingerprint
 from .loading import load_split, require_columns
@@ -29,6 +30,8 @@ class TextClassificationDatasetConfig(DatasetConfig):
         max_length: truncate encodings to this many tokens, special tokens included.
         data_files: split name -> file name in the folder; None = ``<split>.<ext>``.
         skip_unknown_labels: drop rows whose label is not in id2label (counted in ``num_skipped``) instead of raising.
+        skip_invalid_rows: drop rows with an empty text, text pair or label cell (counted in ``num_skipped``) instead
+            of raising.
     """
 
     name: str = "text_classification"
@@ -41,6 +44,7 @@ class TextClassificationDatasetConfig(DatasetConfig):
     max_length: int = 512
     data_files: dict | None = None
     skip_unknown_labels: bool = False
+    skip_invalid_rows: bool = False
 
     def validate(self) -> list[str]:
         problems = super().validate()
@@ -70,8 +74,9 @@ def tokenizer_of(preprocessor, owner: str):
 
 
 def build_id2label(labels: list) -> dict[int, str]:
-    """Class ids for the sorted distinct labels (integer labels keep their own value as id)."""
-    distinct = sorted(set(labels), key=lambda x: (isinstance(x, str), x))
+    """Class ids for the sorted distinct labels (integer labels keep their own value as id). Empty cells are no
+    class: the dataset refuses (or drops) their rows."""
+    distinct = sorted({x for x in labels if not is_empty_cell(x)}, key=lambda x: (isinstance(x, str), x))
     if all(isinstance(x, int) and not isinstance(x, bool) for x in distinct):
         return {int(x): str(x) for x in distinct}
     return {i: str(x) for i, x in enumerate(distinct)}
@@ -90,32 +95,35 @@ class TextClassificationDataset(Dataset):
         self.tokenizer = tokenizer_of(preprocessor, "TextClassificationDataset")
         table, source = load_split(config.path, split, config.data_files)
         check_not_empty(table, source)
-        require_columns(table, {"text_field": config.text_field, "text_pair_field": config.text_pair_field,
-                                "label_field": config.label_field}, source)
+        columns = {"text_field": config.text_field, "text_pair_field": config.text_pair_field,
+                   "label_field": config.label_field}
+        require_columns(table, columns, source)
+        empty = empty_cell_rows(table, columns, source, skip=config.skip_invalid_rows)
         if config.id2label is None:
             train_table = table if split == "train" else load_split(config.path, "train", config.data_files)[0]
             self.config = config.replace(id2label=build_id2label(train_table[config.label_field]))
         self.id2label = {int(k): str(v) for k, v in self.config.id2label.items()}
         self.label2id = {v: k for k, v in self.id2label.items()}
-        table, self.num_skipped = self._label_rows(table, source)
+        table, self.num_skipped = self._label_rows(table, source, empty)
         check_not_empty(table, source)
         self.data = self._encode(table)
         self.data_collator = PaddingCollator({"token_ids": self.tokenizer.pad_token_id, "labels": -100})
 
-    def _label_rows(self, table, source: str):
+    def _label_rows(self, table, source: str, empty: set[int]):
+        """Add the class ids; rows with an empty cell (``empty``, already allowed by skip_invalid_rows) are dropped,
+        rows whose label is unknown raise or are dropped with skip_unknown_labels. Row numbers are the file's."""
         names = [str(v) for v in table[self.config.label_field]]
-        bad = [i for i, name in enumerate(names) if name not in self.label2id]
+        bad = [i for i, name in enumerate(names) if i not in empty and name not in self.label2id]
         if bad and not self.config.skip_unknown_labels:
             shown = ", ".join(f"row {i} ({names[i]!r})" for i in bad[:5])
             raise DataError(
                 f"`{source}`: {len(bad)} label(s) not in id2label {sorted(self.label2id)}: {shown}. "
                 "Fix the data, add the label to the dataset config's id2label, or set skip_unknown_labels: true."
             )
-        keep = [i for i in range(len(names)) if i not in set(bad)] if bad else None
-        if keep is not None:
-            table = table.select(keep)
+        dropped = empty.union(bad)
+        table = without_rows(table, dropped)
         ids = [self.label2id[str(v)] for v in table[self.config.label_field]]
-        return table.add_column("__label_id", ids), len(bad)
+        return table.add_column("__label_id", ids), len(dropped)
 
     def _encode(self, table):
         config, tokenizer = self.config, self.tokenizer

@@ -20,6 +20,7 @@ from ..constants import TaskType
 from ..errors import DataError
 from ..preprocessors.tokenizers.bpe import encode_prompts
 from ..registry import register_dataset
+from .cells import empty_cell_rows, without_rows
 from .collators import PaddingCollator
 from .dataset import Dataset, check_not_empty, preprocessor_fingerprint
 from .loading import load_split, require_columns
@@ -45,6 +46,7 @@ class TextGenerationDatasetConfig(DatasetConfig):
         data_files: split name -> file name in the folder; None = ``<split>.<ext>``.
         generation_eval: add ``prompt_ids``/``prompt_attention_mask`` (the prompt alone, for ``generate``); None =
             for every split but ``train`` when ``prompt_field`` is set.
+        skip_invalid_rows: drop rows with an empty text or prompt cell (counted in ``num_skipped``) instead of raising.
     """
 
     name: str = "text_generation"
@@ -56,6 +58,7 @@ class TextGenerationDatasetConfig(DatasetConfig):
     max_prompt_length: int | None = None
     data_files: dict | None = None
     generation_eval: bool | None = None
+    skip_invalid_rows: bool = False
 
     def validate(self) -> list[str]:
         problems = super().validate()
@@ -96,9 +99,11 @@ class TextGenerationDataset(Dataset):
 
     Each sample is ``{"token_ids", "attention_mask", "labels"}`` plus, when ``generation_eval`` applies,
     ``{"prompt_ids", "prompt_attention_mask"}``; ``data_collator`` is a :class:`TextGenerationCollator`.
+    ``num_skipped`` counts the rows dropped under ``skip_invalid_rows``.
 
     Raises:
-        DataError: missing split/columns, an empty split, or a tokenizer without a pad (or eos) token.
+        DataError: missing split/columns, an empty split, empty text or prompt cells (unless ``skip_invalid_rows``),
+            or a tokenizer without a pad (or eos) token.
     """
 
     def __init__(self, config: TextGenerationDatasetConfig, split: str | None = None, preprocessor=None, **kwargs):
@@ -106,7 +111,11 @@ class TextGenerationDataset(Dataset):
         self.tokenizer = tokenizer_of(preprocessor, "TextGenerationDataset")
         table, source = load_split(config.path, split, config.data_files)
         check_not_empty(table, source)
-        require_columns(table, {"text_field": config.text_field, "prompt_field": config.prompt_field}, source)
+        columns = {"text_field": config.text_field, "prompt_field": config.prompt_field}
+        require_columns(table, columns, source)
+        empty = empty_cell_rows(table, columns, source, skip=config.skip_invalid_rows)
+        table, self.num_skipped = without_rows(table, empty), len(empty)
+        check_not_empty(table, source)
         eos = self.tokenizer.config.setting("eos_token")
         self.eos_token_id = self.tokenizer.token_to_id(eos) if eos else None
         pad = self.tokenizer.pad_token_id
@@ -153,14 +162,20 @@ class TextGenerationDataset(Dataset):
 
     @classmethod
     def training_texts(cls, path: str, split: str = "train", text_field: str = "text", prompt_field: str | None = None,
-                       data_files: dict | None = None, **ignored) -> Iterator[str]:
+                       data_files: dict | None = None, skip_invalid_rows: bool = False, **ignored) -> Iterator[str]:
         """The prompts and texts of ``split``, to train a tokenizer on (used by the YAML recipe).
 
         Args:
-            path: the dataset folder/file or Hub id. split: which split. text_field / prompt_field / data_files: as
-                in the dataset config; other config fields are ignored.
+            path: the dataset folder/file or Hub id. split: which split. text_field / prompt_field / data_files /
+                skip_invalid_rows: as in the dataset config; other config fields are ignored.
+
+        Raises:
+            DataError: missing columns, or empty text or prompt cells unless ``skip_invalid_rows`` (then their rows
+                are left out, as the dataset leaves them out).
         """
         table, source = load_split(path, split, data_files)
-        require_columns(table, {"text_field": text_field, "prompt_field": prompt_field}, source)
+        columns = {"text_field": text_field, "prompt_field": prompt_field}
+        require_columns(table, columns, source)
+        table = without_rows(table, empty_cell_rows(table, columns, source, skip=skip_invalid_rows))
         for row in table.select_columns([c for c in (prompt_field, text_field) if c]):
             yield from (str(row[c]) for c in (prompt_field, text_field) if c)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 
-from ..configs import PreprocessorConfig, load_yaml
+from ..configs import PreprocessorConfig, load_yaml_mapping
 from ..constants import PREPROCESSOR_SUBFOLDER
 from ..hub import HubError, resolve_folder
 from ..registry import get_entry
@@ -80,7 +80,7 @@ class Preprocessor:
             return cls._load_from_folder(folder, **kwargs)
         found = {}
         for filename in configs:
-            data = load_yaml(os.path.join(folder, filename)) or {}
+            data = load_yaml_mapping(os.path.join(folder, filename))
             if data.get("config_type") != "preprocessor" or not data.get("name"):
                 continue
             entry = get_entry("preprocessor", data["name"])

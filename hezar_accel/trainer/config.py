@@ -8,6 +8,8 @@ exactly what the user asked for.
 
 from __future__ import annotations
 
+import dataclasses
+import math
 import os
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -171,8 +173,40 @@ def _steps_value(name: str, value) -> list[str]:
     return [] if value >= 1 else [f"{name}: {value} must be >= 1 (steps) or a fraction in (0, 1]"]
 
 
+# What each float field accepts, shown when it is not a finite number. YAML reads `.inf` and `.nan` as floats, and
+# none of these fields has a meaning for them (an infinite LR or clip norm would only turn the weights into NaN).
+_FINITE_RANGES = {
+    "learning_rate": "a number > 0, e.g. 2e-5",
+    "weight_decay": "a number >= 0 (0 = off)",
+    "max_grad_norm": "a number >= 0 (null or 0 = off)",
+    "warmup_steps": "an int >= 0 (updates) or a fraction in [0, 1)",
+    "save_steps": "an int >= 1 (updates) or a fraction in (0, 1]; null = off",
+    "log_steps": "an int >= 1 (updates) or a fraction in (0, 1]; null = once per epoch",
+    "eval_steps": "an int >= 1 (updates) or a fraction in (0, 1]; null = only at epoch ends",
+}
+
+
+def _non_finite(c: TrainerConfig) -> dict[str, str]:
+    """Field name -> problem, for every float field (and lr_scheduler_kwargs value) that is inf or NaN."""
+    problems = {}
+    for f in dataclasses.fields(c):
+        value = getattr(c, f.name)
+        if isinstance(value, float) and not math.isfinite(value):
+            valid = _FINITE_RANGES.get(f.name, "a finite number")
+            problems[f.name] = f"{f.name}: {value} is not a finite number; give {valid}"
+    kwargs = c.lr_scheduler_kwargs or {}
+    bad = [f"{k} = {v}" for k, v in kwargs.items() if isinstance(v, float) and not math.isfinite(v)]
+    if bad:
+        problems["lr_scheduler_kwargs"] = (f"lr_scheduler_kwargs: {', '.join(bad)} is not a finite number; "
+                                           "give finite values")
+    return problems
+
+
 def _check_ranges(c: TrainerConfig) -> list[str]:
-    problems = []
+    not_finite = _non_finite(c)
+    problems = list(not_finite.values())
+    # The range checks below would misdescribe inf/NaN (NaN fails every comparison), so those fields are said once.
+    finite = {name: getattr(c, name) for name in _FINITE_RANGES if name not in not_finite}
     if c.num_epochs is None and c.max_steps is None:
         problems.append("num_epochs: give num_epochs or max_steps (both are None)")
     problems += _positive("num_epochs", c.num_epochs) + _positive("max_steps", c.max_steps)
@@ -180,18 +214,20 @@ def _check_ranges(c: TrainerConfig) -> list[str]:
     problems += _positive("gradient_accumulation_steps", c.gradient_accumulation_steps)
     problems += _positive("num_dataloader_workers", c.num_dataloader_workers, 0)
     problems += _positive("save_total_limit", c.save_total_limit) + _positive("save_freq", c.save_freq)
-    if not c.learning_rate > 0:
-        problems.append(f"learning_rate: {c.learning_rate} must be > 0")
-    if c.weight_decay < 0:
-        problems.append(f"weight_decay: {c.weight_decay} must be >= 0")
-    if c.max_grad_norm is not None and c.max_grad_norm < 0:
-        problems.append(f"max_grad_norm: {c.max_grad_norm} must be >= 0 (None or 0 = off)")
-    if isinstance(c.warmup_steps, float) and not 0 <= c.warmup_steps < 1:
-        problems.append(f"warmup_steps: {c.warmup_steps} as a fraction must be in [0, 1); or give an int number of steps")
-    elif isinstance(c.warmup_steps, int) and c.warmup_steps < 0:
-        problems.append(f"warmup_steps: {c.warmup_steps} must be >= 0")
+    lr, decay = finite.get("learning_rate"), finite.get("weight_decay")
+    clip, warmup = finite.get("max_grad_norm"), finite.get("warmup_steps")
+    if lr is not None and not lr > 0:
+        problems.append(f"learning_rate: {lr} must be > 0")
+    if decay is not None and decay < 0:
+        problems.append(f"weight_decay: {decay} must be >= 0")
+    if clip is not None and clip < 0:
+        problems.append(f"max_grad_norm: {clip} must be >= 0 (None or 0 = off)")
+    if isinstance(warmup, float) and not 0 <= warmup < 1:
+        problems.append(f"warmup_steps: {warmup} as a fraction must be in [0, 1); or give an int number of steps")
+    elif isinstance(warmup, int) and warmup < 0:
+        problems.append(f"warmup_steps: {warmup} must be >= 0")
     for name in ("save_steps", "log_steps", "eval_steps"):
-        problems += _steps_value(name, getattr(c, name))
+        problems += _steps_value(name, finite.get(name))
     if isinstance(c.resume_from_checkpoint, str) and c.resume_from_checkpoint == "":
         problems.append("resume_from_checkpoint: empty string; use true, a checkpoint path, or leave it unset")
     return problems

@@ -19,7 +19,7 @@ from typing import Any
 
 import yaml
 
-from ..configs import load_yaml
+from ..configs import load_yaml_mapping
 from ..errors import ConfigError, closest
 from ..registry import get_entry
 from .config import TrainerConfig
@@ -38,24 +38,63 @@ def parse_override(text: str) -> tuple[list[str], Any]:
 def load_recipe(path: str, overrides: list[str] = ()) -> dict:
     """Read the recipe YAML and apply ``section.key=value`` overrides.
 
+    Args:
+        path: the recipe file.
+        overrides: ``section.key=value`` strings (the value is parsed as YAML).
+
+    Returns:
+        The recipe: section name -> its fields (``predict``: a list of inputs).
+
     Raises:
-        ConfigError: unknown sections or malformed overrides (all listed together).
+        ConfigError: a file that is not UTF-8, is not valid YAML or repeats a key; or, listed together, unknown
+            sections, malformed overrides and a top level or section of the wrong kind.
     """
-    recipe = load_yaml(path) or {}
-    recipe = copy.deepcopy(recipe)
+    recipe = copy.deepcopy(load_yaml_mapping(path, f"a mapping of sections ({', '.join(SECTIONS)}) to their fields"))
     problems = [f"{s}: unknown section{closest(s, SECTIONS)}; valid: {list(SECTIONS)}" for s in recipe if s not in SECTIONS]
     for item in overrides:
         keys, value = parse_override(item)
         if keys[0] not in SECTIONS:
             problems.append(f"{item}: unknown section `{keys[0]}`{closest(keys[0], SECTIONS)}")
             continue
-        node = recipe.setdefault(keys[0], {})
-        for key in keys[1:-1]:
-            node = node.setdefault(key, {})
-        node[keys[-1]] = value
+        problem = _apply_override(recipe, keys, value)
+        if problem:
+            problems.append(f"{item}: {problem}")
+    problems += _section_kind_problems(recipe)
     if problems:
         raise ConfigError(path, problems)
     return recipe
+
+
+def _section_kind_problems(recipe: dict) -> list[str]:
+    """A problem line for each known section that is neither empty nor of its kind (a mapping; ``predict``: a list)."""
+    problems = []
+    for name, value in recipe.items():
+        if value is None or name not in SECTIONS:
+            continue
+        if name == "predict" and not isinstance(value, list):
+            problems.append(f"predict: got a {type(value).__name__}; give a list of inputs (`- text` lines under it)")
+        elif name != "predict" and not isinstance(value, dict):
+            problems.append(f"{name}: got a {type(value).__name__}; give the section's fields as `key: value` lines "
+                            "indented under it")
+    return problems
+
+
+def _apply_override(recipe: dict, keys: list[str], value) -> str | None:
+    """Set ``recipe[keys[0]][keys[1]]... = value``; returns a problem when a step of the path is not a mapping."""
+    if len(keys) == 1:  # a whole section, e.g. predict=[...]
+        recipe[keys[0]] = value
+        return None
+    node = recipe.setdefault(keys[0], {})
+    if node is None:
+        node = recipe[keys[0]] = {}
+    if not isinstance(node, dict):
+        return None  # left as it is: _section_kind_problems reports the section itself
+    for depth, key in enumerate(keys[1:-1], start=1):
+        node = node.setdefault(key, {})
+        if not isinstance(node, dict):
+            return f"`{'.'.join(keys[:depth + 1])}` is a {type(node).__name__}, not a mapping of fields"
+    node[keys[-1]] = value
+    return None
 
 
 def build_preprocessor(section: dict, dataset_section: dict):
@@ -76,8 +115,9 @@ def build_preprocessor(section: dict, dataset_section: dict):
 
 
 def _training_texts(dataset_section: dict):
+    from ..data.cells import SKIP_FLAG, empty_cell_rows, without_rows
     from ..data.dataset import DEFAULT_DATASET_FOR_TASK
-    from ..data.loading import load_split
+    from ..data.loading import load_split, require_columns
 
     # Datasets whose texts are not one `text_field` column (CoNLL word lists, prompt/target pairs) yield their own.
     name = dataset_section.get("name") or DEFAULT_DATASET_FOR_TASK.get(dataset_section.get("task"))
@@ -86,9 +126,12 @@ def _training_texts(dataset_section: dict):
         fields = {k: v for k, v in dataset_section.items() if k not in ("path", "train_split", "eval_split")}
         return dataset_cls.training_texts(dataset_section["path"], dataset_section.get("train_split", "train"), **fields)
     field = dataset_section.get("text_field", "text")
-    table, _ = load_split(dataset_section["path"], dataset_section.get("train_split", "train"),
-                          dataset_section.get("data_files"))
-    return (str(t) for t in table[field])
+    table, source = load_split(dataset_section["path"], dataset_section.get("train_split", "train"),
+                               dataset_section.get("data_files"))
+    require_columns(table, {"text_field": field}, source)
+    # Refused here, before the tokenizer trains, for the reason the dataset refuses them: str(None) is the text 'None'.
+    empty = empty_cell_rows(table, {"text_field": field}, source, skip=bool(dataset_section.get(SKIP_FLAG)))
+    return (str(t) for t in without_rows(table, empty)[field])
 
 
 def _shared_preprocessor(config: TrainerConfig, recipe: dict):

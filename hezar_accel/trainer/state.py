@@ -6,7 +6,7 @@ import dataclasses
 import os
 from dataclasses import dataclass, field
 
-from ..configs import load_yaml
+from ..configs import load_yaml_mapping
 from ..errors import CheckpointError, ConfigError
 
 
@@ -49,8 +49,6 @@ class TrainerState:
 
     @classmethod
     def from_dict(cls, data: dict) -> "TrainerState":
-        if not isinstance(data, dict):
-            raise CheckpointError(f"trainer_state holds a {type(data).__name__}, not a mapping of trainer-state fields")
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - names)
         if unknown:
@@ -71,8 +69,8 @@ class TrainerState:
         if not os.path.isfile(path):
             raise CheckpointError(f"`{path}` is missing (the trainer state)")
         try:
-            return cls.from_dict(load_yaml(path))
-        except (ConfigError, CheckpointError, UnicodeDecodeError) as e:
+            return cls.from_dict(load_yaml_mapping(path, "a mapping of trainer state fields to values"))
+        except (ConfigError, CheckpointError) as e:
             detail = str(e).replace("\n", " ")
             raise CheckpointError(f"`{path}` is unreadable (garbled trainer state: {detail})") from None
 
