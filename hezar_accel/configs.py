@@ -11,7 +11,7 @@ import dataclasses
 import os
 import types
 import typing
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import Enum
 from typing import Any, ClassVar
 
@@ -293,10 +293,3 @@ class DatasetConfig(Config):
     path: str | None = None
     is_generic: ClassVar[bool] = True
     default_filename: ClassVar[str] = "dataset_config.yaml"
-
-
-def config_field(default=None, help: str = "", **kwargs):
-    """``dataclasses.field`` with a ``help`` text kept in the metadata (shown in docs and error messages)."""
-    if callable(default) and not isinstance(default, type):
-        return field(default_factory=default, metadata={"help": help}, **kwargs)
-    return field(default=default, metadata={"help": help}, **kwargs)

@@ -12,7 +12,7 @@ import sys
 
 from hezar_accel.errors import HezarAccelError
 from hezar_accel.trainer.checkpoint import find_latest
-from hezar_accel.trainer.recipe import build_trainer, load_recipe
+from hezar_accel.recipe import build_trainer, load_recipe
 
 
 def main(argv=None) -> int:

@@ -8,7 +8,7 @@ from hezar_accel.configs import Config, load_yaml
 from hezar_accel.data import Dataset, TextGenerationDataset
 from hezar_accel.errors import ConfigError, DataError
 from hezar_accel.trainer import TrainerConfig
-from hezar_accel.trainer.recipe import _training_texts, load_recipe
+from hezar_accel.recipe import _training_texts, load_recipe
 
 from tiny import make_tokenizer
 

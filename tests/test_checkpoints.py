@@ -37,17 +37,18 @@ def stage(root, step, text):
         f.write(text)
 
 
-def test_a_failure_before_the_rename_leaves_the_previous_checkpoint_as_latest(tmp_path):
+def test_a_failure_before_the_rename_leaves_the_previous_checkpoint_as_latest(tmp_path, monkeypatch):
     root = str(tmp_path)
     fake_checkpoint(root, 5)
     stage(root, 10, "half-written")
     assert ckpt.find_latest(root).endswith("00000005")  # a staged folder is never "latest"
 
-    def disk_error(step):
+    def disk_error(root, step):
         raise OSError(5, "Input/output error")
 
+    monkeypatch.setattr(ckpt, "publish", disk_error)  # sealed, then the rename fails
     with pytest.raises(OSError):
-        ckpt.finalize_checkpoint(root, 10, {"before_rename": disk_error})
+        ckpt.finalize_checkpoint(root, 10)
     assert ckpt.find_latest(root).endswith("00000005")
     ckpt.clean_stale(root)
     assert sorted(os.listdir(root)) == ["00000005"]

@@ -101,7 +101,7 @@ def torch_stream_error():
 def test_a_failing_writer_is_one_clear_error_naming_the_last_intact_checkpoint(tmp_path, text_data, monkeypatch,
                                                                                writer):
     from hezar_accel.preprocessors.tokenizers.tokenizer import Tokenizer
-    from hezar_accel.trainer import save_errors, saving
+    from hezar_accel.trainer import checkpointer, save_errors
 
     trainer = build_trainer(str(tmp_path), text_data, **SETTINGS)
     monkeypatch.setattr(save_errors, "free_bytes", lambda root: 0)  # as on the full disk these writers ran into
@@ -109,7 +109,7 @@ def test_a_failing_writer_is_one_clear_error_naming_the_last_intact_checkpoint(t
         "accelerate state": (torch, "save", torch_stream_error, "optimizer.bin"),
         "model.pt": (torch, "save", torch_stream_error, "model.pt"),
         "tokenizer": (Tokenizer, "save", Full, ""),
-        "trainer state": (saving, "dump_yaml", Full, ""),
+        "trainer state": (checkpointer, "dump_yaml", Full, ""),
         "sealing": (ckpt, "_fsync_tree", Full, ""),  # on the background thread that seals the folder
     }
     target, attribute, error, path_ends = targets[writer]

@@ -32,8 +32,12 @@ def one_process_big_batch(tmp_path_factory, text_data):
 def test_two_processes_with_batch_4_update_like_one_process_with_batch_8(tmp_path, text_data, one_process_big_batch):
     out = str(tmp_path / "two")
     exported = str(tmp_path / "exported")
-    stdout = run(out, text_data, {**NO_DROPOUT, "batch_size": 4}, "--save-to", exported, processes=2)
+    stdout = run(out, text_data, {**NO_DROPOUT, "batch_size": 4}, "--save-to", exported, "--count-host-reads",
+                 NO_DROPOUT["log_steps"], NO_DROPOUT["save_steps"], processes=2)
     assert "WORLD 2 DistributedType.MULTI_CPU" in stdout
+    # Between events an update reads nothing from the device; the stop-signal poll reads a host-side (gloo) flag.
+    per_process = [json.loads(line.split(" ", 1)[1]) for line in stdout.splitlines() if line.startswith("HOST_READS ")]
+    assert len(per_process) == 2 and all({caller for caller, _ in reads} <= {"poll"} for reads in per_process), per_process
     assert_close_weights(one_process_big_batch, out)
     # Trainer.save after train() still works under 2 processes (train() leaves the process group up).
     saved, final = torch.load(os.path.join(exported, "model.pt"), weights_only=True), final_weights(out)

@@ -175,7 +175,7 @@ def test_push_to_hub_during_training_uploads_the_last_checkpoint(hub, live_run):
     from hezar_accel.trainer.checkpoint import find_latest, list_checkpoints
 
     trainer, out = live_run
-    uploader = trainer._hub_uploader
+    uploader = trainer.checkpointer.uploader
     saves = len({int(os.path.basename(c)) for c in list_checkpoints(os.path.join(out, "checkpoints"))})
     assert uploader.failures == [] and uploader.uploaded_steps[-1] == trainer.plan.total_steps
     assert len(uploader.uploaded_steps) + len(uploader.skipped_steps) >= saves  # every save was queued
@@ -194,7 +194,7 @@ def test_the_uploader_keeps_one_pending_upload_and_a_newer_checkpoint_replaces_i
     import threading
 
     from hezar_accel.hub import upload_folder_to_hub
-    from hezar_accel.trainer.hub_sync import HubUploader
+    from hezar_accel.trainer.hub_push import HubUploader
 
     checkpoints = root / "uploader_checkpoints"
     for step in (1, 2, 3, 4):
@@ -250,7 +250,7 @@ def test_a_failing_background_upload_is_a_warning_and_training_finishes(hub, roo
             trainer.train()
     finally:
         hub.valid_tokens = None
-    assert trainer._hub_uploader.failures and find_latest(os.path.join(out, "checkpoints"))
+    assert trainer.checkpointer.uploader.failures and find_latest(os.path.join(out, "checkpoints"))
 
 
 @pytest.fixture(scope="module")

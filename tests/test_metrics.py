@@ -69,6 +69,8 @@ def test_load_metric_checks_options_without_importing_the_metric_until_first_use
             load_metric("seqeval", schema="IOB2")
         except ConfigError as e:
             assert "did you mean `scheme`" in str(e), e
+        else:
+            raise AssertionError("a misspelled metric option was accepted")
         handler = get_metrics_handler_class("text_classification")(None)
         heavy = [m for m in ("evaluate", "sklearn", "seqeval", "transformers") if m in sys.modules]
         assert not heavy, heavy

@@ -205,7 +205,7 @@ def test_unknown_characters_are_rejected_with_the_row_and_character(tmp_path, pr
     with pytest.raises(DataError) as e:
         OCRDataset(OCRDatasetConfig(path=make_data(tmp_path)), split="test", preprocessor=processor)
     message = str(e.value)
-    assert "row 3" in message and "'X'" in message and "skip_invalid_samples" in message and "test.csv" in message
+    assert "row 3" in message and "'X'" in message and "skip_invalid_rows" in message and "test.csv" in message
 
 
 def test_an_undecodable_image_is_rejected_with_its_file_name(tmp_path, processor):
@@ -214,7 +214,7 @@ def test_an_undecodable_image_is_rejected_with_its_file_name(tmp_path, processor
 
 
 def test_invalid_rows_are_skipped_and_counted_with_the_option(tmp_path, processor):
-    config = OCRDatasetConfig(path=make_data(tmp_path), skip_invalid_samples=True)
+    config = OCRDatasetConfig(path=make_data(tmp_path), skip_invalid_rows=True)
     test = OCRDataset(config, split="test", preprocessor=processor)
     assert len(test) == 3 and test.num_skipped == 2
 

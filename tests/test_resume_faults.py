@@ -66,6 +66,7 @@ def test_torch_compile_checkpoints_equal_uncompiled_ones_and_load_everywhere(tmp
 BASE = {"num_epochs": 2, "save_steps": 5, "log_steps": 2}
 
 
+@pytest.mark.slow
 def test_a_sigterm_in_the_last_update_still_gets_its_final_evaluation_on_resume(tmp_path, text_data):
     reference = str(tmp_path / "reference")
     run(reference, text_data, BASE)
@@ -86,7 +87,8 @@ def test_ctrl_c_reaching_workers_and_launcher_saves_a_checkpoint_and_resumes_exa
     log = run(out, text_data, BASE, "--signal-at-step", 2, "--signal", "SIGINT", "--signal-launcher-too",
               processes=2, expect_code="nonzero")
     assert "Received SIGINT" in log and "second interrupt" not in log
-    assert find_latest(os.path.join(out, "checkpoints")).endswith("00000003")
+    # Signalled during update 3; the processes agree on it one update later (no host sync inside an update).
+    assert find_latest(os.path.join(out, "checkpoints")).endswith("00000004")
     run(out, text_data, {**BASE, "resume_from_checkpoint": True}, processes=2)
     assert_same_weights(reference, out)
     assert csv_rows(out) == csv_rows(reference)

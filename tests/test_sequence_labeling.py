@@ -80,7 +80,7 @@ def test_unknown_tags_raise_naming_the_file_and_sentence_or_are_skipped(tmp_path
     with pytest.raises(DataError, match=r"test.txt`: 1 sentence.*sentence 1 \(line 3\): \['B-ORG', 'I-ORG'\]"):
         Dataset.load(str(folder), split="test", preprocessor=tokenizer, config=train.config)
     skipped = Dataset.load(str(folder), split="test", preprocessor=tokenizer,
-                           config=train.config.replace(skip_unknown_tags=True))
+                           config=train.config.replace(skip_unknown_labels=True))
     assert len(skipped) == 1 and skipped.num_skipped == 1
 
 

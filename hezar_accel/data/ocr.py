@@ -40,7 +40,7 @@ class OCRDatasetConfig(DatasetConfig):
         reverse_digits: reverse every digit run of the texts (Hezar's fix for right-to-left annotations).
         labels_file: labels file inside ``<path>/<split>/`` for the image-folder layout (``file_name<TAB>text`` lines).
         data_files: split name -> file name in the folder; None = ``<split>.<ext>``.
-        skip_invalid_samples: drop rows with unknown characters, over-long or missing texts, or undecodable images
+        skip_invalid_rows: drop rows with unknown characters, over-long or missing texts, or undecodable images
             (counted in ``num_skipped``) instead of raising.
         image_processor_config: how to process images when no preprocessor is passed.
         preprocessor_path: model folder or Hub id whose ``preprocessor/`` processes the images (when none is passed).
@@ -55,7 +55,7 @@ class OCRDatasetConfig(DatasetConfig):
     reverse_digits: bool = False
     labels_file: str = "labels.txt"
     data_files: dict | None = None
-    skip_invalid_samples: bool = False
+    skip_invalid_rows: bool = False
     image_processor_config: ImageProcessorConfig | None = None
     preprocessor_path: str | None = None
 
@@ -171,7 +171,7 @@ class OCRDataset(Dataset):
 
     def _check_texts(self, table, source: str):
         """``(table, char ids, kept row numbers)``; rows with missing/over-long texts or unknown characters raise,
-        or are dropped with ``skip_invalid_samples``."""
+        or are dropped with ``skip_invalid_rows``."""
         config, labels, bad = self.config, [], []
         paths = table[config.images_paths_column]
         for i, text in enumerate(table[config.text_column]):
@@ -187,11 +187,11 @@ class OCRDataset(Dataset):
                 labels.append([self.label2id[c] for c in text])
                 continue
             labels.append(None)
-        if bad and not config.skip_invalid_samples:
+        if bad and not config.skip_invalid_rows:
             raise DataError(
                 f"`{source}`: {len(bad)} invalid row(s): " + "; ".join(bad[:5]) + (" ..." if len(bad) > 5 else "")
                 + f". Valid characters: {''.join(sorted(self.label2id))!r}. Fix the data, add the characters to the "
-                "dataset config's id2label, or set skip_invalid_samples: true to drop such rows.")
+                "dataset config's id2label, or set skip_invalid_rows: true to drop such rows.")
         keep = [i for i, ids in enumerate(labels) if ids is not None]
         if len(keep) < len(labels):
             table = table.select(keep)
@@ -204,7 +204,7 @@ class OCRDataset(Dataset):
         """
         import datasets
 
-        processor, column, skip = self.image_processor, self.config.images_paths_column, self.config.skip_invalid_samples
+        processor, column, skip = self.image_processor, self.config.images_paths_column, self.config.skip_invalid_rows
         width, height = processor.config.size
         shape = (processor.config.num_channels, height, width)
         table = table.add_column("__labels", labels).add_column("__row", rows)
@@ -218,7 +218,7 @@ class OCRDataset(Dataset):
                 except (DataError, TypeError) as e:
                     if not skip:
                         raise DataError(f"`{source}` row {row}: {e} Fix or remove the row, "
-                                        "or set skip_invalid_samples: true.") from None
+                                        "or set skip_invalid_rows: true.") from None
                     pixels.append(np.zeros(shape, dtype=np.float32))
                     ok.append(False)
             return {"pixel_values": pixels, "labels": batch["__labels"], "__ok": ok}
@@ -241,7 +241,7 @@ class OCRDataset(Dataset):
             if isinstance(resolved, str) and os.path.isfile(resolved):
                 stat = os.stat(resolved)
                 files.append((resolved, stat.st_size, stat.st_mtime_ns))
-        key = json.dumps([table._fingerprint, files, self.image_processor.fingerprint(), self.config.skip_invalid_samples],
+        key = json.dumps([table._fingerprint, files, self.image_processor.fingerprint(), self.config.skip_invalid_rows],
                          sort_keys=True, default=str)
         return hashlib.sha256(key.encode()).hexdigest()[:16]
 

@@ -50,7 +50,7 @@ class SequenceLabelingDatasetConfig(DatasetConfig):
         label_all_tokens: tag every sub-token of a word (Hezar's option); False = only the first, -100 on the rest.
         ignore_index: label of positions that are not scored (special tokens, later sub-tokens, padding).
         is_iob_schema: kept for Hezar configs (informational).
-        skip_unknown_tags: drop sentences with a tag outside id2label (counted in ``num_skipped``) instead of raising.
+        skip_unknown_labels: drop sentences with a tag outside id2label (counted in ``num_skipped``) instead of raising.
     """
 
     name: str = "sequence_labeling"
@@ -68,7 +68,7 @@ class SequenceLabelingDatasetConfig(DatasetConfig):
     label_all_tokens: bool = False
     ignore_index: int = -100
     is_iob_schema: bool = False
-    skip_unknown_tags: bool = False
+    skip_unknown_labels: bool = False
 
     def validate(self) -> list[str]:
         problems = super().validate()
@@ -195,7 +195,7 @@ class SequenceLabelingDataset(Dataset):
     ``token_ids`` with the pad id and ``labels`` with -100.
 
     Attributes:
-        num_skipped: sentences dropped for unknown tags (``skip_unknown_tags``).
+        num_skipped: sentences dropped for unknown tags (``skip_unknown_labels``).
         num_unscored_words: words left without a label (truncated at max_length, or no token after normalization).
 
     Raises:
@@ -235,11 +235,11 @@ class SequenceLabelingDataset(Dataset):
                 continue
             tokens.append(words)
             tag_ids.append([self.label2id[t] for t in tags])
-        if bad and not self.config.skip_unknown_tags:
+        if bad and not self.config.skip_unknown_labels:
             raise DataError(
                 f"`{found.source}`: {len(bad)} sentence(s) have tags not in id2label {sorted(self.label2id)}: "
                 f"{'; '.join(bad[:5])}{' ...' if len(bad) > 5 else ''}. Fix the data, add the tags to the dataset "
-                "config's id2label, or set skip_unknown_tags: true to drop those sentences."
+                "config's id2label, or set skip_unknown_labels: true to drop those sentences."
             )
         if not tokens:
             raise DataError(f"`{found.source}`: no sentence is left (all {len(bad)} had unknown tags).")

@@ -55,30 +55,24 @@ def _fsync_tree(folder: str) -> None:
                 os.fsync(f.fileno())
 
 
-def finalize_checkpoint(root: str, step: int, hooks: dict | None = None) -> str:
-    """Make the staged checkpoint of ``step`` durable and visible: fsync every file, write the ``COMPLETE`` marker
-    (fsynced), then rename the folder into place (replacing an earlier save of the same step).
-
-    Args:
-        root: the checkpoints folder; the staged files are in ``staging_folder(root, step)``.
-        step: global step, names the folder.
-        hooks: test-only fault injection: ``{"before_rename" | "after_rename": callable(step)}``.
-
-    Safe to run on a background thread once the staging folder is fully written: it only reads that folder and
-    renames it, and nothing else touches it until the next save (which waits for this one).
-
-    Returns:
-        The final checkpoint folder.
-    """
-    hooks = hooks or {}
-    final = os.path.join(root, checkpoint_name(step))
+def seal(root: str, step: int) -> None:
+    """Make the staged checkpoint of ``step`` durable: fsync every file, then write and fsync the ``COMPLETE`` marker."""
     staging = staging_folder(root, step)
     _fsync_tree(staging)
     with open(os.path.join(staging, CHECKPOINT_COMPLETE_MARKER), "w") as f:
         f.write(f"{step}\n")
         f.flush()
         os.fsync(f.fileno())
-    hooks.get("before_rename", no_hook)(step)
+
+
+def publish(root: str, step: int) -> str:
+    """Rename the sealed staging folder of ``step`` into place (replacing an earlier save of the same step), durably.
+
+    Returns:
+        The final checkpoint folder.
+    """
+    final = os.path.join(root, checkpoint_name(step))
+    staging = staging_folder(root, step)
     if os.path.exists(final):  # the same step saved again (e.g. an epoch-end save after a mid-epoch one)
         trash = os.path.join(root, TRASH_PREFIX + checkpoint_name(step))
         shutil.rmtree(trash, ignore_errors=True)
@@ -88,12 +82,20 @@ def finalize_checkpoint(root: str, step: int, hooks: dict | None = None) -> str:
     else:
         os.replace(staging, final)
     _fsync_dir(root)
-    hooks.get("after_rename", no_hook)(step)
     return final
 
 
-def no_hook(step: int) -> None:
-    pass
+def finalize_checkpoint(root: str, step: int) -> str:
+    """Make the staged checkpoint of ``step`` durable and visible: :func:`seal`, then :func:`publish`.
+
+    Safe to run on a background thread once the staging folder is fully written: it only reads that folder and
+    renames it, and nothing else touches it until the next save (which waits for this one).
+
+    Returns:
+        The final checkpoint folder.
+    """
+    seal(root, step)
+    return publish(root, step)
 
 
 def _fsync_dir(folder: str) -> None:

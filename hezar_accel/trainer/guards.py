@@ -1,10 +1,9 @@
-"""Guards around the loop: non-finite losses (``nan_policy``) and preemption signals (SIGTERM/SIGINT).
+"""What the Trainer watches between updates: non-finite losses and preemption signals.
 
-Neither adds a host sync to a step unless the user asks for one: ``nan_policy: raise`` records the first bad update
-on the device and checks it at logging, evaluation and save points (before any checkpoint is written, so a saved
-checkpoint never holds NaN weights); ``nan_policy: skip_step`` must decide before the optimizer steps and so syncs once
-per update. A signal only sets a flag; processes agree on the stop step through one small all-reduce per update when
-there are several processes.
+Both are bookkeeping only; what to do about them (raise, save, stop) is the Trainer's policy. Neither costs a host
+sync inside an update: the first non-finite update is recorded on the device and read at log, evaluation and save
+points (``nan_policy: skip_step`` is the one exception the user opts into: it must decide before the optimizer steps),
+and a signal sets a flag that the processes agree on through an asynchronous all-reduce read one update later.
 """
 
 from __future__ import annotations
@@ -16,10 +15,15 @@ import time
 
 import torch
 
-from ..errors import CheckpointError, TrainingError
+from ..errors import TrainingError
 
 # Exit status of a run stopped by SIGTERM/SIGINT after saving its checkpoint (EX_TEMPFAIL: "try again", i.e. resume).
 EXIT_PREEMPTED = 75
+
+# Under torchrun / accelerate launch a SIGINT that reached the workers directly (``pkill -INT -f train.py``, a batch
+# scheduler signalling every process of a job) is followed within milliseconds by the copy the launcher forwards to
+# each worker: the two are one interrupt, not the "second Ctrl-C" that aborts.
+LAUNCHER_ECHO_SECONDS = 2.0
 
 
 class TrainingPreempted(SystemExit):
@@ -44,7 +48,7 @@ class NonFiniteTracker:
         self.first_bad = torch.where(bad & (self.first_bad < 0), torch.full_like(self.first_bad, step), self.first_bad)
 
     def first_bad_step(self, accelerator) -> int | None:
-        """The earliest bad update on any process (a collective), or None."""
+        """The earliest bad update on any process (a collective and a host read), or None."""
         value = self.first_bad
         if accelerator.num_processes > 1:
             marked = torch.where(value < 0, torch.full_like(value, 2**62), value)
@@ -55,6 +59,7 @@ class NonFiniteTracker:
 
 
 def non_finite_error(step: int, batch_indices: list, checkpoint_hint: str) -> TrainingError:
+    """The error for a NaN/inf loss at update ``step``: which samples, where training can restart, what to change."""
     return TrainingError(
         f"The training loss was NaN/inf at update {step} (sample indices of that update: {batch_indices}); "
         f"{checkpoint_hint}. Lower the learning rate, enable max_grad_norm, check those samples, or set "
@@ -70,35 +75,49 @@ def all_finite(loss: torch.Tensor, accelerator) -> bool:
     return bool(flag.item() == 1.0)
 
 
-# Under torchrun / accelerate launch a SIGINT that reached the workers directly (``pkill -INT -f train.py``, a batch
-# scheduler signalling every process of a job) is followed within milliseconds by the copy the launcher forwards to
-# each worker: the two are one interrupt, not the "second Ctrl-C" that aborts.
-LAUNCHER_ECHO_SECONDS = 2.0
-
-
 class StopSignal:
-    """Turns the first SIGTERM/SIGINT into a request to stop at the next update; a second SIGINT aborts at once.
+    """Turns the first SIGTERM/SIGINT into a request to stop; a second SIGINT aborts at once.
 
     Under a launcher (``TORCHELASTIC_RUN_ID`` set) a SIGINT within :data:`LAUNCHER_ECHO_SECONDS` of the first signal
-    is the launcher's forwarded copy and is not counted. Installed only in the main thread (signal handlers cannot be
-    set elsewhere); restored on ``uninstall``.
+    is the launcher's forwarded copy and is not counted. Handlers are installed only in the main thread (signal
+    handlers cannot be set elsewhere) and restored on ``uninstall``.
+
+    Processes agree on the stop through :meth:`poll`, called after every update. With one process it answers at once.
+    With several it answers with the all-reduce it started at the previous update and starts the next one: every
+    process gets the same answer (so they stop at the same update, one update after the signal), and the reduce runs
+    on a CPU (gloo) group while the update computes, so no process waits for its device.
     """
 
     def __init__(self):
         self.signum: int | None = None
         self._received_at = 0.0
         self._previous = {}
+        self._group = None
+        self._pending: tuple[torch.Tensor, object] | None = None
 
-    def install(self) -> None:
+    def install(self, num_processes: int = 1) -> None:
+        """Catch SIGTERM/SIGINT (main thread only) and, with several processes, open the CPU group polls agree on.
+
+        A collective when ``num_processes > 1``: every process calls it.
+        """
+        if num_processes > 1 and self._group is None:
+            import torch.distributed as dist
+
+            # The training group may be NCCL, whose tensors live on the GPU; a gloo group reduces CPU tensors.
+            self._group = dist.new_group(backend="gloo") if dist.get_backend() != "gloo" else dist.group.WORLD
         if threading.current_thread() is not threading.main_thread():
             return
         for sig in (signal.SIGTERM, signal.SIGINT):
             self._previous[sig] = signal.signal(sig, self._handle)
 
     def uninstall(self) -> None:
+        """Restore the previous handlers and finish a poll still in flight (every process started it)."""
         for sig, handler in self._previous.items():
             signal.signal(sig, handler)
         self._previous = {}
+        if self._pending is not None:
+            self._pending[1].wait()
+            self._pending = None
 
     def _handle(self, signum, frame) -> None:
         now = time.monotonic()
@@ -109,55 +128,20 @@ class StopSignal:
         if signum == signal.SIGINT and not echo:
             raise KeyboardInterrupt("second interrupt: aborting without a final checkpoint")
 
-    def agreed(self, accelerator) -> int | None:
-        """The signal number if any process was signalled (all processes get the same answer), else None."""
-        if accelerator.num_processes == 1:
+    def poll(self) -> int | None:
+        """The signal to stop for, agreed by every process (see the class docstring), or None.
+
+        Call it after every update on every process (a collective when several processes run).
+        """
+        if self._group is None:
             return self.signum
-        flag = torch.tensor([float(self.signum or 0)], device=accelerator.device)
-        return int(accelerator.gather(flag).max().item()) or None
+        import torch.distributed as dist
 
-
-def _update_indices(trainer, step: int) -> list[int]:
-    """Sample indices this process used in update ``step`` (recomputed from the deterministic sampler)."""
-    import itertools
-
-    plan, ga = trainer.plan, trainer.config.gradient_accumulation_steps
-    epoch, within = (step - 1) // plan.steps_per_epoch + 1, (step - 1) % plan.steps_per_epoch
-    trainer.train_sampler.set_epoch(epoch)
-    batches = itertools.islice(iter(trainer.train_dataloader.batch_sampler), within * ga, (within + 1) * ga)
-    return [int(i) for batch in batches for i in batch]
-
-
-def raise_if_non_finite(trainer) -> None:
-    """Under ``nan_policy: raise``, raise at the first non-finite update seen so far (a collective)."""
-    if trainer.config.nan_policy != "raise":
-        return
-    step = trainer._nonfinite.first_bad_step(trainer.accelerator)
-    if step is not None:
-        from .saving import wait_for_checkpoint
-
-        try:  # the hint names the last sealed checkpoint: let a save of a few steps ago finish sealing first
-            wait_for_checkpoint(trainer, all_processes=True)
-        except CheckpointError:
-            pass  # that save failed; the hint then names the one before it, and the NaN stays the error raised
-        raise non_finite_error(step, _update_indices(trainer, step), trainer._last_checkpoint_hint())
-
-
-def stop_if_signalled(trainer) -> None:
-    """After an update: if any process got SIGTERM/SIGINT, save a checkpoint at this step everywhere and stop."""
-    signum = trainer._stop.agreed(trainer.accelerator)
-    if signum is None:
-        return
-    from .checkpoint import checkpoint_name, find_latest
-    from .saving import wait_for_checkpoint
-
-    wait_for_checkpoint(trainer, all_processes=True)  # a save a few steps ago may still be finalizing
-    latest = find_latest(trainer.config.checkpoints_path)
-    if latest is None or os.path.basename(latest) != checkpoint_name(trainer.state.global_step):
-        trainer.save_checkpoint()
-        wait_for_checkpoint(trainer, all_processes=True)
-        latest = find_latest(trainer.config.checkpoints_path)
-    trainer.accelerator.print(f"Received {signal.Signals(signum).name}: saved {latest}; resume with "
-                              "resume_from_checkpoint: true")
-    trainer.accelerator.end_training()
-    raise TrainingPreempted(signum, latest)
+        agreed = None
+        if self._pending is not None:
+            flag, work = self._pending
+            work.wait()
+            agreed = int(flag.item()) or None
+        flag = torch.tensor([self.signum or 0], dtype=torch.int64)
+        self._pending = (flag, dist.all_reduce(flag, op=dist.ReduceOp.MAX, group=self._group, async_op=True))
+        return agreed

@@ -55,7 +55,7 @@ def info_rows(trainer) -> dict[str, object]:
         "Number of Parameters": human_count(total),
         "Number of Trainable Parameters": human_count(trainable),
         "Mixed Precision": acc.mixed_precision,
-        "Metrics": ", ".join(trainer.metrics_handler.metric_names) if hasattr(trainer.metrics_handler, "metric_names") else c.metrics,
+        "Metrics": ", ".join(getattr(trainer.metrics_handler, "metrics", None) or ["loss only"]),
         "Checkpoints Path": c.checkpoints_path,
         "Logs Path": f"{c.logs_path}/{trainer.state.run_name}",
         "Resumed From": f"{resumed.checkpoint} (step {resumed.step})" if resumed else "N/A",

@@ -1,4 +1,4 @@
-"""Run logs: ``training_logs.csv`` (rewritten atomically, trimmed on resume) and accelerate trackers (TensorBoard)."""
+"""Run logs: ``training_logs.csv`` (rewritten atomically, trimmed on resume), accelerate trackers (TensorBoard), and\nthe running train loss and throughput behind their rows (:class:`RunLog`)."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ import csv
 import os
 import time
 from typing import Any
+
+import torch
 
 from ..constants import TRAINER_CSV_LOG_FILE
 
@@ -59,61 +61,134 @@ def _fmt(value: Any) -> Any:
     return repr(float(value)) if isinstance(value, float) else value
 
 
-def start_run_logs(trainer) -> CSVLogger | None:
-    """Open the run's logs (all processes call it; only the main process gets a CSV logger).
+def shared_run_name(accelerator) -> str:
+    """A timestamp run name chosen by the main process and shared, so every process logs under one name."""
+    from accelerate.utils import broadcast_object_list
 
-    On resume the run keeps its log folder: CSV rows after the checkpoint's step are dropped, and TensorBoard is told
-    to purge events after it, so curves continue without a jump or a duplicate point.
+    name = [time.strftime("%Y-%m-%d_%H-%M-%S")]
+    if accelerator.num_processes > 1:
+        broadcast_object_list(name, from_process=0)
+    return name[0]
+
+
+class RunningLoss:
+    """Train-loss sums kept on the device (no host sync per step), for the epoch ([0]) and the logging window ([1]).
+
+    Args:
+        device: where the accumulator lives (the training device).
     """
-    from .setup import shared_run_name
 
-    acc, state = trainer.accelerator, trainer.state
-    if state.run_name is None:
-        state.run_name = shared_run_name(acc)
-    logger = None
-    if acc.is_main_process:
-        logger = CSVLogger(os.path.join(trainer.config.logs_path, state.run_name, TRAINER_CSV_LOG_FILE))
-        logger.trim_after(state.global_step)
-    if acc.log_with:
-        acc.init_trackers(state.run_name, init_kwargs={"tensorboard": {"purge_step": state.global_step + 1}})
-    return logger
+    def __init__(self, device: torch.device):
+        dtype = torch.float32 if device.type == "mps" else torch.float64
+        self.sums = torch.zeros(2, dtype=dtype, device=device)
+        self.counts = [0, 0]
 
+    def add(self, loss: torch.Tensor) -> None:
+        self.sums += loss.to(self.sums.dtype)
+        self.counts[0] += 1
+        self.counts[1] += 1
 
-def log_row(trainer, logs: dict[str, Any]) -> None:
-    """Append ``logs`` to the CSV and send its numbers to the trackers at ``logs["step"]``."""
-    if trainer.csv_logger is not None:
-        trainer.csv_logger.log(logs)
-    numbers = {k: v for k, v in logs.items() if k not in ("step", "epoch") and isinstance(v, (int, float))}
-    if trainer.accelerator.log_with and numbers:
-        trainer.accelerator.log(numbers, step=logs["step"])
-    if any(k.startswith("evaluation.") for k in logs):
-        trainer.state.log_history.append({k: v for k, v in logs.items() if k == "step" or k.startswith("evaluation.")})
+    def zero_(self) -> None:
+        self.sums.zero_()
+        self.counts = [0, 0]
 
+    def reset_window(self) -> None:
+        self.sums[1] = 0
+        self.counts[1] = 0
 
-def window_row(trainer, bar) -> dict[str, float]:
-    """The logging window's row (mean train loss over all processes, LR, samples/s), then start the next window."""
-    start_time, start_step = trainer._window_start
-    elapsed = max(time.perf_counter() - start_time, 1e-9)
-    samples = (trainer.state.global_step - start_step) * trainer.config.gradient_accumulation_steps \
-        * trainer.config.batch_size * trainer.accelerator.num_processes
-    window_mean = trainer._loss.reduce(trainer.accelerator, which=1)
-    trainer._loss.reset_window()
-    trainer._window_start = (time.perf_counter(), trainer.state.global_step)
-    bar.set_postfix(loss=f"{window_mean:.4f}")
-    return {"train.loss": window_mean, "train.learning_rate": trainer.lr_scheduler.get_last_lr()[0],
-            "train.samples_per_second": samples / elapsed}
+    def gather_all(self, accelerator) -> tuple[list, list]:
+        """Every process's sums and counts (a collective): ``([[epoch, window] per rank], [[n, n] per rank])``."""
+        sums = accelerator.gather(self.sums.unsqueeze(0)).cpu().view(-1, 2).tolist()
+        counts = accelerator.gather(torch.tensor([self.counts], device=self.sums.device)).cpu().view(-1, 2).tolist()
+        return sums, counts
+
+    def reduce(self, accelerator, which: int) -> float:
+        """Mean loss over all processes for the epoch (0) or the window (1); a collective, summed in rank order."""
+        sums, counts = self.gather_all(accelerator)
+        total = sum(s[which] for s in sums)
+        n = sum(c[which] for c in counts)
+        return total / n if n else float("nan")
+
+    def load(self, sums: list[float], counts: list[int]) -> None:
+        self.sums.copy_(torch.tensor(sums, dtype=self.sums.dtype))
+        self.counts = [int(c) for c in counts]
 
 
-def end_run_logs(accelerator) -> None:
-    """Close the trackers but keep the process group (unlike ``accelerator.end_training()``).
+class RunLog:
+    """A run's logs and the running figures behind them.
 
-    ``trainer.save(...)`` / ``push_to_hub(...)`` after ``train()`` are collectives under several processes; the
-    group is torn down when the interpreter exits.
+    Owns the CSV log (main process), the accelerate trackers (TensorBoard, ...), the train-loss sums of the epoch and
+    of the logging window (:class:`RunningLoss`, restored exactly on resume through the trainer state) and the
+    window's throughput clock. Evaluation rows also go to ``state.log_history``.
+
+    Args:
+        accelerator: the run's Accelerator (trackers, collectives).
+        config: the TrainerConfig (logs folder, batch size, accumulation).
+        state: the TrainerState (run name, global step, log history).
     """
-    import atexit
 
-    for tracker in accelerator.trackers:
-        tracker.finish()
-    if accelerator.num_processes > 1 and not getattr(accelerator, "_hezar_accel_exit_hook", False):
-        accelerator._hezar_accel_exit_hook = True
-        atexit.register(accelerator.state.destroy_process_group)
+    def __init__(self, accelerator, config, state):
+        self.accelerator, self.config, self.state = accelerator, config, state
+        self.loss = RunningLoss(accelerator.device)
+        self.csv: CSVLogger | None = None
+        self._window_start = (time.perf_counter(), 0)
+
+    def open(self) -> None:
+        """Open the logs (all processes; the CSV on the main one), after a resume decided the run name and step.
+
+        On resume the run keeps its log folder: CSV rows after the checkpoint's step are dropped, and TensorBoard is
+        told to purge events after it, so curves continue without a jump or a duplicate point.
+        """
+        acc, state = self.accelerator, self.state
+        if state.run_name is None:
+            state.run_name = shared_run_name(acc)
+        if acc.is_main_process:
+            self.csv = CSVLogger(os.path.join(self.config.logs_path, state.run_name, TRAINER_CSV_LOG_FILE))
+            self.csv.trim_after(state.global_step)
+        if acc.log_with:
+            acc.init_trackers(state.run_name, init_kwargs={"tensorboard": {"purge_step": state.global_step + 1}})
+
+    def start_window(self) -> None:
+        """Start timing a logging window at the current step (at each epoch start and after each window row)."""
+        self._window_start = (time.perf_counter(), self.state.global_step)
+
+    def window_row(self, learning_rate: float) -> dict[str, float]:
+        """The window's row (mean train loss over all processes, LR, samples/s), then start the next window; a collective."""
+        start_time, start_step = self._window_start
+        elapsed = max(time.perf_counter() - start_time, 1e-9)
+        c = self.config
+        samples = (self.state.global_step - start_step) * c.gradient_accumulation_steps * c.batch_size \
+            * self.accelerator.num_processes
+        window_mean = self.loss.reduce(self.accelerator, which=1)
+        self.loss.reset_window()
+        self.start_window()
+        return {"train.loss": window_mean, "train.learning_rate": learning_rate, "train.samples_per_second": samples / elapsed}
+
+    def epoch_loss(self) -> float:
+        """The epoch's mean train loss over all processes (a collective)."""
+        return self.loss.reduce(self.accelerator, which=0)
+
+    def log(self, row: dict[str, Any]) -> None:
+        """Append ``row`` to the CSV and send its numbers to the trackers at ``row["step"]``."""
+        if self.csv is not None:
+            self.csv.log(row)
+        numbers = {k: v for k, v in row.items() if k not in ("step", "epoch") and isinstance(v, (int, float))}
+        if self.accelerator.log_with and numbers:
+            self.accelerator.log(numbers, step=row["step"])
+        if any(k.startswith("evaluation.") for k in row):
+            self.state.log_history.append({k: v for k, v in row.items() if k == "step" or k.startswith("evaluation.")})
+
+    def close(self) -> None:
+        """Close the trackers but keep the process group (unlike ``accelerator.end_training()``).
+
+        ``trainer.save(...)`` / ``push_to_hub(...)`` after ``train()`` are collectives under several processes; the
+        group is torn down when the interpreter exits.
+        """
+        import atexit
+
+        acc = self.accelerator
+        for tracker in acc.trackers:
+            tracker.finish()
+        if acc.num_processes > 1 and not getattr(acc, "_hezar_accel_exit_hook", False):
+            acc._hezar_accel_exit_hook = True
+            atexit.register(acc.state.destroy_process_group)

@@ -96,20 +96,49 @@ def set_schedule_length(scheduler, total_steps: int, warmup_steps: int) -> None:
     inner._last_lr = [group["lr"] for group in optimizer.param_groups]
 
 
-def scaler_scale(accelerator) -> float | None:
-    """The fp16 grad scaler's scale before an update (None without a scaler or between accumulation micro-batches)."""
-    if accelerator.scaler is None or not accelerator.sync_gradients:
-        return None
-    return accelerator.scaler.get_scale()
+class SchedulerStepper:
+    """Steps the LR scheduler once per real optimizer update, without making the host wait for the device.
 
+    Without a grad scaler every update is real and the scheduler steps right after it (a skip that accelerate itself
+    reports, e.g. DeepSpeed's fp16 overflow, is a host flag). With fp16's grad scaler an update whose gradients hold
+    inf/NaN is skipped, which only the device knows: the scaler lowers its scale. Reading that at once would stall
+    the host every update, so the comparison stays on the device and is read one update late, in
+    :meth:`before_update` (the next update's forward and backward are already queued; its optimizer step is the first
+    use of the learning rate), and by :meth:`settle` wherever the schedule is read or saved (logging, checkpoints,
+    epoch ends). A fused optimizer is always called by the scaler (its kernel skips the update itself), so the
+    scale, not accelerate's ``optimizer_step_was_skipped``, is what tells a skipped update.
 
-def update_was_skipped(accelerator, scale_before: float | None) -> bool:
-    """Whether the optimizer update just attempted was skipped by the fp16 grad scaler (inf/NaN gradients).
-
-    accelerate's ``optimizer_step_was_skipped`` watches whether the scaler called ``optimizer.step``; a fused
-    optimizer is always called (its kernel skips the update itself), so that flag stays False. The scaler lowers its
-    scale exactly when it found inf/NaN gradients, which holds for every optimizer kind.
+    Args:
+        accelerator: the run's Accelerator (its ``scaler``, and ``optimizer_step_was_skipped``).
+        scheduler: the prepared LR scheduler.
     """
-    if accelerator.optimizer_step_was_skipped:
-        return True
-    return scale_before is not None and accelerator.scaler.get_scale() < scale_before
+
+    def __init__(self, accelerator, scheduler):
+        self.accelerator, self.scheduler = accelerator, scheduler
+        self._scale_before: torch.Tensor | None = None
+        self._skipped: torch.Tensor | None = None  # on the device: the last update was skipped, not read yet
+
+    def before_update(self) -> None:
+        """Call right before ``optimizer.step()`` of an update: settles the previous one, notes the current scale."""
+        self.settle()
+        scaler = self.accelerator.scaler
+        if scaler is not None:
+            # torch's GradScaler keeps its scale as a device tensor in `_scale` (get_scale() would read it to the host).
+            self._scale_before = scaler._scale.clone()
+
+    def after_update(self) -> None:
+        """Call right after ``optimizer.step()`` of an update (the micro-batch that synced gradients)."""
+        scaler = self.accelerator.scaler
+        if scaler is None:
+            if not self.accelerator.optimizer_step_was_skipped:
+                self.scheduler.step()
+            return
+        self._skipped = scaler._scale < self._scale_before
+
+    def settle(self) -> None:
+        """Apply the last update's pending scheduler step now (one host read); a no-op when nothing is pending."""
+        if self._skipped is None:
+            return
+        skipped, self._skipped = bool(self._skipped.item()), None
+        if not skipped:
+            self.scheduler.step()

@@ -1,9 +1,8 @@
-"""Pieces the Trainer builds before training: input checks, dataloaders, the running-loss accumulator."""
+"""Pieces of the Trainer that are plain functions: input checks, dataloaders, update groups and their loss weights."""
 
 from __future__ import annotations
 
 import os
-import time
 
 import torch
 from torch.utils.data import DataLoader
@@ -162,56 +161,3 @@ def loss_scales(group: list[dict], accelerator, model, steps: int) -> list[torch
     if world > 1:
         total = accelerator.reduce(total, reduction="sum")
     return [c * (world * steps) / total.clamp(min=1) for c in counts]
-
-
-def shared_run_name(accelerator) -> str:
-    """A timestamp run name chosen by the main process and shared, so every process logs under one name."""
-    from accelerate.utils import broadcast_object_list
-
-    name = [time.strftime("%Y-%m-%d_%H-%M-%S")]
-    if accelerator.num_processes > 1:
-        broadcast_object_list(name, from_process=0)
-    return name[0]
-
-
-class RunningLoss:
-    """Train-loss sums kept on the device (no host sync per step), for the epoch ([0]) and the logging window ([1]).
-
-    Args:
-        device: where the accumulator lives (the training device).
-    """
-
-    def __init__(self, device: torch.device):
-        dtype = torch.float32 if device.type == "mps" else torch.float64
-        self.sums = torch.zeros(2, dtype=dtype, device=device)
-        self.counts = [0, 0]
-
-    def add(self, loss: torch.Tensor) -> None:
-        self.sums += loss.to(self.sums.dtype)
-        self.counts[0] += 1
-        self.counts[1] += 1
-
-    def zero_(self) -> None:
-        self.sums.zero_()
-        self.counts = [0, 0]
-
-    def reset_window(self) -> None:
-        self.sums[1] = 0
-        self.counts[1] = 0
-
-    def gather_all(self, accelerator) -> tuple[list, list]:
-        """Every process's sums and counts (a collective): ``([[epoch, window] per rank], [[n, n] per rank])``."""
-        sums = accelerator.gather(self.sums.unsqueeze(0)).cpu().view(-1, 2).tolist()
-        counts = accelerator.gather(torch.tensor([self.counts], device=self.sums.device)).cpu().view(-1, 2).tolist()
-        return sums, counts
-
-    def reduce(self, accelerator, which: int) -> float:
-        """Mean loss over all processes for the epoch (0) or the window (1); a collective, summed in rank order."""
-        sums, counts = self.gather_all(accelerator)
-        total = sum(s[which] for s in sums)
-        n = sum(c[which] for c in counts)
-        return total / n if n else float("nan")
-
-    def load(self, sums: list[float], counts: list[int]) -> None:
-        self.sums.copy_(torch.tensor(sums, dtype=self.sums.dtype))
-        self.counts = [int(c) for c in counts]

@@ -13,7 +13,7 @@ import inspect
 import itertools
 import math
 import os
-import time
+import signal
 from typing import Any, Callable, Mapping
 
 import torch
@@ -22,21 +22,23 @@ from accelerate.utils import ProjectConfiguration, set_seed
 from tqdm.auto import tqdm
 
 from ..constants import TQDM_BAR_FORMAT, NanPolicy
-from ..errors import ConfigError
+from ..errors import CheckpointError, ConfigError
 from ..metrics import get_metrics_handler_class
 from ..models import Model
-from . import checkpoint as ckpt
-from . import saving
+from .checkpoint import checkpoint_name
+from .checkpointer import Checkpointer
 from .config import TrainerConfig
-from .info import format_info, info_rows
+from .data_order import DataOrder
 from .evaluation import evaluation_loop
-from .guards import NonFiniteTracker, StopSignal, all_finite, raise_if_non_finite, stop_if_signalled
-from .loggers import end_run_logs, log_row, start_run_logs, window_row
-from .optim import build_optimizer, build_scheduler, scaler_scale, set_schedule_length, update_was_skipped
-from .setup import (RunningLoss, build_dataloaders, check_inputs, check_precision, epoch_dataloader, loss_scales,
-                    update_groups)
+from .guards import NonFiniteTracker, StopSignal, TrainingPreempted, all_finite, non_finite_error
+from .info import format_info, info_rows
+from .loggers import RunLog
+from .optim import SchedulerStepper, build_optimizer, build_scheduler, set_schedule_length
+from .resume import ResumeReport
+from .setup import build_dataloaders, check_inputs, check_precision, epoch_dataloader, loss_scales, update_groups
 from .state import TrainerState
 from .steps import plan_steps
+from .weights import ModelWeights
 
 
 class Trainer:
@@ -95,14 +97,21 @@ class Trainer:
             config.metrics, model_config=self.unwrapped_model.config, preprocessor=self.unwrapped_model.preprocessor)
         # The state is saved as YAML beside the weights, never registered with accelerate (which would pickle it).
         self.state = TrainerState(total_steps=self.plan.total_steps if self.plan else 0, run_name=config.run_name)
-        self.resumed: saving.ResumeReport | None = None
-        saving.register_weight_hooks(self)
-        self._finalizer = ckpt.CheckpointFinalizer()
-        self.csv_logger = None
-        self._loss = RunningLoss(self.accelerator.device)
+        self.resumed: ResumeReport | None = None
+        self.run_log = RunLog(self.accelerator, config, self.state)
+        self.weights = ModelWeights(self.accelerator, lambda: (self.model, self.unwrapped_model), config,
+                                    getattr(train_dataset, "config", None))
+        self.data_order = None
+        if self.plan is not None:
+            self.data_order = DataOrder(self.train_dataloader, self.train_sampler, train_dataset, config,
+                                        self.accelerator.num_processes, self.plan.steps_per_epoch)
+        self.checkpointer = Checkpointer(self.accelerator, config, self.state, self.weights, self.run_log.loss,
+                                         self.data_order, self.lr_scheduler, self.optimizer, self.plan)
+        self.scheduler_stepper = SchedulerStepper(self.accelerator, self.lr_scheduler)
+        self.nonfinite = NonFiniteTracker(self.accelerator.device)
+        self.stop_signal = StopSignal()
         self._loss_params = None
-        self._nonfinite = NonFiniteTracker(self.accelerator.device)
-        self._stop = StopSignal()
+        self._micro_scale = None  # the current micro-batch's loss weight (see setup.loss_scales)
         self._skip_update = False
 
     # -- construction ----------------------------------------------------------------------------------------------
@@ -162,7 +171,7 @@ class Trainer:
     def training_step(self, input_batch: dict) -> torch.Tensor | None:
         """Forward, loss and backward of one micro-batch; returns the detached loss (still on the device).
 
-        The loss is backpropagated with the micro-batch's weight in its update (see ``_loss_scales``), so gradient
+        The loss is backpropagated with the micro-batch's weight in its update (``setup.loss_scales``), so gradient
         accumulation and several processes give the gradient of one big batch. Under ``nan_policy: skip_step`` a
         non-finite loss (on any process) is not backpropagated, the update is skipped and None is returned.
         """
@@ -172,25 +181,30 @@ class Trainer:
         if self.config.nan_policy == NanPolicy.SKIP_STEP and not all_finite(loss, self.accelerator):
             self._skip_update = True
             return None
-        self._nonfinite.record(loss, self.state.global_step + 1)
-        scale = getattr(self, "_micro_scale", None)
+        self.nonfinite.record(loss, self.state.global_step + 1)
+        scale = self._micro_scale
         self.accelerator.backward(loss if scale is None else loss * scale.to(loss.dtype))
         return loss.detach()
 
     def optimization_step(self) -> None:
-        """Clip, step the optimizer and (on real, unskipped updates) the LR scheduler, then zero the gradients."""
+        """Clip, step the optimizer and (on real, unskipped updates) the LR scheduler, then zero the gradients.
+
+        Called after every micro-batch; accelerate's optimizer only steps on the one that syncs gradients.
+        """
+        sync = self.accelerator.sync_gradients
         if self._skip_update:
-            if self.accelerator.sync_gradients:  # drop the whole update's gradients: nothing is applied
+            if sync:  # drop the whole update's gradients: nothing is applied
                 self.optimizer.zero_grad(set_to_none=True)
                 self._skip_update = False
                 self.state.skipped_updates += 1
             return
-        if self.accelerator.sync_gradients and self.config.max_grad_norm:
+        if sync and self.config.max_grad_norm:
             self.accelerator.clip_grad_norm_(self.model.parameters(), self.config.max_grad_norm)
-        scale = scaler_scale(self.accelerator)
+        if sync:
+            self.scheduler_stepper.before_update()
         self.optimizer.step()
-        if self.accelerator.sync_gradients and not update_was_skipped(self.accelerator, scale):
-            self.lr_scheduler.step()
+        if sync:
+            self.scheduler_stepper.after_update()
         self.optimizer.zero_grad(set_to_none=True)
 
     # -- loops -----------------------------------------------------------------------------------------------------
@@ -205,18 +219,20 @@ class Trainer:
 
         Raises:
             ConfigError: the Trainer was built without a train_dataset.
+            CheckpointError: resuming or saving failed (the message names the file and the last intact checkpoint).
+            TrainingError: a NaN/inf loss under ``nan_policy: raise``.
+            TrainingPreempted: SIGTERM/SIGINT arrived; a checkpoint was saved (exits with ``EXIT_PREEMPTED``).
         """
         if self.train_dataloader is None:
             raise ConfigError("Trainer", ["train_dataset: required to train; this Trainer was built to evaluate only"])
         self.resume(resume_from_checkpoint if resume_from_checkpoint is not None else self.config.resume_from_checkpoint)
         self.print_info()
-        results = {}
-        self._stop.install()
+        self.stop_signal.install(self.accelerator.num_processes)
         try:
             results = self._epochs()
         finally:
-            self._stop.uninstall()
-            saving.wait_for_checkpoint(self)  # the last save's background part (fsync, rename) ends with train()
+            self.stop_signal.uninstall()
+            self.checkpointer.wait()  # the last save's background part (fsync, rename) ends with train()
         self.finish()
         return results
 
@@ -228,26 +244,26 @@ class Trainer:
                                                              or self.state.epoch_step > 0):
             epoch = self.state.epoch
             train_results = self.inner_training_loop(epoch)
-            raise_if_non_finite(self)
+            self._raise_if_non_finite()
+            self.scheduler_stepper.settle()
             results = self.evaluate() if self._can_evaluate() else {}
             self._track_best(results)
             self.log({"step": self.state.global_step, "epoch": epoch, **_prefixed("train", train_results),
                       **_prefixed("evaluation", results)})
             self.state.epoch, self.state.epoch_step = epoch + 1, 0
-            self._loss.zero_()
-            if self._epoch_save_due(epoch):
-                self.save_checkpoint()
+            self.run_log.loss.zero_()
+            self.checkpointer.maybe_save(epoch_end=epoch)
         return results or train_results
 
     def inner_training_loop(self, epoch: int) -> dict[str, float]:
         """One epoch (or its rest, after a resume) of updates; returns ``{"loss": mean train loss of the epoch}``."""
         self.model.train()
         dataloader = epoch_dataloader(self.accelerator, self.train_dataloader, epoch,
-                                             self.state.epoch_step * self.config.gradient_accumulation_steps)
+                                      self.state.epoch_step * self.config.gradient_accumulation_steps)
         bar = tqdm(total=self.plan.steps_per_epoch, initial=self.state.epoch_step, unit="step",
                    desc=f"Epoch: {epoch}/{self.plan.num_epochs}", bar_format=TQDM_BAR_FORMAT, ascii=" #",
                    disable=not (self.config.show_progress_bar and self.accelerator.is_local_main_process))
-        self._window_start = (time.perf_counter(), self.state.global_step)
+        self.run_log.start_window()
         groups = update_groups(dataloader, self.config.gradient_accumulation_steps)
         for group in itertools.islice(groups, max(0, self.plan.total_steps - self.state.global_step)):
             scales = loss_scales(group, self.accelerator, self.unwrapped_model, self.config.gradient_accumulation_steps)
@@ -255,43 +271,47 @@ class Trainer:
                 # The last micro-batch of a group syncs gradients across processes and steps the optimizer; the
                 # others accumulate locally (no_sync), as one big batch would.
                 last = i == len(group) - 1
-                self.accelerator.gradient_state._set_sync_gradients(last)
+                self.accelerator.sync_gradients = last
                 with contextlib.nullcontext() if last else self.accelerator.no_sync(self.model):
                     self._micro_scale = scales[i]
                     loss = self.training_step(self.prepare_input_batch(input_batch))
                 self.optimization_step()
                 if loss is not None:
-                    self._loss.add(loss)
+                    self.run_log.loss.add(loss)
             self.state.global_step += 1
             self.state.epoch_step += 1
             bar.update(1)
             self._on_update(epoch, bar)
-        epoch_mean = self._loss.reduce(self.accelerator, which=0)
+        epoch_mean = self.run_log.epoch_loss()
         bar.set_postfix(loss=f"{epoch_mean:.4f}")
         bar.close()
         return {"loss": epoch_mean}
 
     def _on_update(self, epoch: int, bar) -> None:
-        """Mid-epoch events after an update: log, evaluate, save (the epoch's last update defers to the epoch end)."""
+        """After an update: mid-epoch log, evaluation and save when due (the epoch's last update leaves them to the
+        epoch end), then the stop check every process agrees on."""
         step, plan = self.state.global_step, self.plan
-        if self.state.epoch_step >= plan.steps_per_epoch or step >= plan.total_steps:
-            stop_if_signalled(self)
-            return
-        if any(plan.is_due(n, step) for n in (plan.log_steps, plan.eval_steps, plan.save_steps)):
-            raise_if_non_finite(self)
-        row = {}
-        if plan.is_due(plan.log_steps, step):
-            row.update(window_row(self, bar))
-        if plan.is_due(plan.eval_steps, step) and self._can_evaluate():
-            results = self.evaluate()
-            self._track_best(results)
-            row.update(_prefixed("evaluation", results))
-            self.model.train()
-        if row:
-            self.log({"step": step, "epoch": epoch, **row})
-        if plan.is_due(plan.save_steps, step) and self.config.save_enabled:
-            self.save_checkpoint()
-        stop_if_signalled(self)
+        if self.state.epoch_step < plan.steps_per_epoch and step < plan.total_steps:
+            due = [plan.is_due(n, step) for n in (plan.log_steps, plan.eval_steps, plan.save_steps)]
+            if any(due):  # the syncs these events need happen here, once, never inside an update
+                self._raise_if_non_finite()
+                self.scheduler_stepper.settle()
+            row = {}
+            if due[0]:
+                row.update(self.run_log.window_row(self.lr_scheduler.get_last_lr()[0]))
+                bar.set_postfix(loss=f"{row['train.loss']:.4f}")
+            if due[1] and self._can_evaluate():
+                results = self.evaluate()
+                self._track_best(results)
+                row.update(_prefixed("evaluation", results))
+                self.model.train()
+            if row:
+                self.log({"step": step, "epoch": epoch, **row})
+            if due[2]:
+                self.checkpointer.maybe_save()
+        signum = self.stop_signal.poll()
+        if signum is not None:
+            self._stop_for(signum)
 
     def evaluation_step(self, input_batch: dict) -> dict[str, torch.Tensor]:
         """Loss and compact predictions (ids, not logits) of one evaluation batch, on the device."""
@@ -330,26 +350,48 @@ class Trainer:
             self.state.best_metric, self.state.best_step = float(value), self.state.global_step
             self.state.best_checkpoint = None  # set when a checkpoint of this step is written
 
-    def _epoch_save_due(self, epoch: int) -> bool:
-        if not self.config.save_enabled:
-            return False
-        last = epoch >= self.plan.num_epochs or self.state.global_step >= self.plan.total_steps
-        return last or epoch % (self.config.save_freq or 1) == 0
-
     def _last_checkpoint_hint(self) -> str:
-        latest = ckpt.find_latest(self.config.checkpoints_path)
+        latest = self.checkpointer.latest()
         return f"the last good checkpoint is `{latest}`" if latest else "no checkpoint was written yet"
 
-    def resume(self, resume_from_checkpoint: bool | str | None) -> None:
-        """Restore model, optimizer, scheduler, RNG, trainer state and data position from a checkpoint (no-op if unset)."""
-        if resume_from_checkpoint:
-            self.resumed = saving.restore(self, resume_from_checkpoint)
-        else:
-            saving.start_fresh(self)
-        self._start_logging()
+    def _raise_if_non_finite(self) -> None:
+        """Under ``nan_policy: raise``, raise at the first non-finite update seen so far (a collective).
 
-    def _start_logging(self) -> None:
-        self.csv_logger = start_run_logs(self)
+        Raises:
+            TrainingError: with the update, its sample indices and the last sealed checkpoint.
+        """
+        if self.config.nan_policy != NanPolicy.RAISE:
+            return
+        step = self.nonfinite.first_bad_step(self.accelerator)
+        if step is None:
+            return
+        try:  # the hint names the last sealed checkpoint: let a save of a few steps ago finish sealing first
+            self.checkpointer.wait(all_processes=True)
+        except CheckpointError:
+            pass  # that save failed; the hint then names the one before it, and the NaN stays the error raised
+        raise non_finite_error(step, self.data_order.update_indices(step), self._last_checkpoint_hint())
+
+    def _stop_for(self, signum: int) -> None:
+        """Save a checkpoint at this step on every process (unless one exists) and stop with ``TrainingPreempted``."""
+        self.checkpointer.wait(all_processes=True)  # a save a few steps ago may still be sealing
+        latest = self.checkpointer.latest()
+        if latest is None or os.path.basename(latest) != checkpoint_name(self.state.global_step):
+            self.save_checkpoint()
+            self.checkpointer.wait(all_processes=True)
+            latest = self.checkpointer.latest()
+        self.accelerator.print(f"Received {signal.Signals(signum).name}: saved {latest}; resume with "
+                               "resume_from_checkpoint: true")
+        self.accelerator.end_training()
+        raise TrainingPreempted(signum, latest)
+
+    def resume(self, resume_from_checkpoint: bool | str | None) -> None:
+        """Restore model, optimizer, scheduler, RNG, trainer state and data position from a checkpoint, or (unset)
+        start fresh; then open the run's logs."""
+        if resume_from_checkpoint:
+            self.resumed = self.checkpointer.restore(resume_from_checkpoint)
+        else:
+            self.checkpointer.start_fresh()
+        self.run_log.open()
 
     def print_info(self) -> None:
         """Print the "Training Info" banner (main process only)."""
@@ -357,16 +399,18 @@ class Trainer:
 
     def log(self, logs: dict[str, Any]) -> None:
         """Append a row to the CSV log and send the numbers to the trackers (TensorBoard) at ``logs["step"]``."""
-        log_row(self, logs)
+        self.run_log.log(logs)
 
     def save_checkpoint(self) -> str | None:
         """Write ``checkpoints/<global step>/`` atomically (all processes must call it). Returns its path on main.
 
         The bytes are written before it returns; the folder becomes complete (fsynced, marked, renamed into place)
         on a background thread, by the next save or the end of ``train()`` at the latest, or at once with
-        ``saving.wait_for_checkpoint(trainer)``.
+        ``trainer.checkpointer.wait()``. A checkpoint is never written over weights that went through a NaN update.
         """
-        return saving.save_checkpoint(self)
+        self._raise_if_non_finite()
+        self.scheduler_stepper.settle()
+        return self.checkpointer.save()
 
     def save(self, path: str | os.PathLike, config_filename: str | None = None, model_filename: str | None = None,
              model_config_filename: str | None = None, subfolder: str | None = None,
@@ -375,7 +419,7 @@ class Trainer:
 
         Must be called on every process: gathering full weights from sharded models (FSDP, ZeRO-3) is collective.
         """
-        saving.save_model_folder(self, path, config_filename=config_filename, model_filename=model_filename,
+        self.weights.save_folder(path, config_filename=config_filename, model_filename=model_filename,
                                  model_config_filename=model_config_filename, subfolder=subfolder,
                                  dataset_config_file=dataset_config_file)
 
@@ -388,12 +432,10 @@ class Trainer:
     def finish(self) -> None:
         """Load the best weights if asked, wait for a pending checkpoint upload (push_to_hub), close the trackers."""
         if self.config.load_best_model_at_end:
-            saving.load_best_weights(self)
-        from .hub_sync import wait_for_pushes
-
-        wait_for_pushes(self)
+            self.checkpointer.load_best()
+        self.checkpointer.close()
         self.accelerator.wait_for_everyone()
-        end_run_logs(self.accelerator)
+        self.run_log.close()
 
 
 def _prefixed(prefix: str, results: dict[str, float]) -> dict[str, float]:

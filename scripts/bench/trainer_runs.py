@@ -81,11 +81,9 @@ def run_hezar_accel(work: Workload, tmp: str, rep: int) -> dict:
     trainer.bench_eval_clock = eval_clock = EvalClock()
     out.update(timed_eval(args, counting(trainer.evaluate, len(work.eval), results), eval_clock))
     out["eval_results"] = results[-1]
-    from hezar_accel.trainer.saving import wait_for_checkpoint
-
     def save_durably():
         quiet(trainer.save_checkpoint)
-        wait_for_checkpoint(trainer)
+        trainer.checkpointer.wait()
 
     # raw's row: a plain torch.save of this very model's and optimizer's tensors, taking turns with the Trainer's
     # saves. The same step saved again replaces the checkpoint; the wait keeps the previous sealing out of any timing.
@@ -96,11 +94,11 @@ def run_hezar_accel(work: Workload, tmp: str, rep: int) -> dict:
         torch_save({"model": model.state_dict(), "optimizer": optimizer.state_dict()}, baseline, durable)
 
     raw_save, out["save_s"] = fastest([plain, lambda: quiet(trainer.save_checkpoint)],
-                                      prepare=lambda: wait_for_checkpoint(trainer))
+                                      prepare=lambda: trainer.checkpointer.wait())
     raw_durable, out["save_fsync_s"] = fastest([lambda: plain(durable=True), save_durably])
     out["baseline"] = {"save_s": raw_save, "save_fsync_s": raw_durable}
     out["late_checkpoint"] = quiet(trainer.save_checkpoint)
-    wait_for_checkpoint(trainer)
+    trainer.checkpointer.wait()
     out["losses"] = clock.loss_values()
     return out
 

@@ -20,7 +20,7 @@ import torch
 from hezar_accel.errors import HezarAccelError
 from hezar_accel.models import Model
 from hezar_accel.trainer.checkpoint import find_latest
-from hezar_accel.trainer.recipe import build_trainer, load_recipe
+from hezar_accel.recipe import build_trainer, load_recipe
 
 
 def parse_args(argv=None) -> argparse.Namespace:

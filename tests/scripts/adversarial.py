@@ -262,7 +262,10 @@ def write(path: str, content: bytes) -> str:
 
 def recipe_attack(content: bytes):
     def attack(work, data):
-        from hezar_accel.trainer.recipe import load_recipe
+        try:
+            from hezar_accel.recipe import load_recipe
+        except ImportError:  # versions before the recipe left the trainer package
+            from hezar_accel.trainer.recipe import load_recipe
 
         recipe = load_recipe(write(os.path.join(work, "recipe.yaml"), content))
         raise Silent(f"loaded as {str(recipe)[:80]}")

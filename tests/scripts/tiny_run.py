@@ -19,12 +19,35 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from host_reads import HostReads, quiet_steps  # noqa: E402
 from tiny import build_trainer  # noqa: E402
 
 
 def die():
     sys.stdout.flush()
     os.kill(os.getpid(), signal.SIGKILL)
+
+
+# Where --kill-in-save dies: the checkpoint function that runs right after that point of a save (on the background
+# thread that seals it; a SIGKILL from any thread kills the whole process).
+KILL_POINTS = {"after_write": "seal", "before_rename": "publish", "after_rename": "update_latest_pointer"}
+
+
+def kill_inside_save(point: str, step: int) -> None:
+    """SIGKILL this process at ``point`` of the save of ``step`` (see KILL_POINTS)."""
+    from hezar_accel.trainer import checkpoint
+
+    name = KILL_POINTS[point]
+    original = getattr(checkpoint, name)
+
+    def dying(root, step_or_folder, *args):
+        folder_step = int(os.path.basename(os.path.normpath(step_or_folder))) if isinstance(step_or_folder, str) \
+            else step_or_folder
+        if folder_step == step:
+            die()
+        return original(root, step_or_folder, *args)
+
+    setattr(checkpoint, name, dying)
 
 
 def force_fsdp_on_cpu():
@@ -63,6 +86,8 @@ def main():
     parser.add_argument("--evaluate-only", action="store_true", help="print the untrained model's evaluation as JSON")
     parser.add_argument("--force-fsdp-on-cpu", action="store_true", help="really use FSDP2 on CPU (gloo)")
     parser.add_argument("--save-to", help="after training, Trainer.save the model folder here")
+    parser.add_argument("--count-host-reads", nargs=2, type=int, metavar=("LOG_STEPS", "SAVE_STEPS"),
+                        help="print HOST_READS: what read tensor values between events (tests/host_reads.py)")
     args = parser.parse_args()
     if args.force_fsdp_on_cpu:
         force_fsdp_on_cpu()
@@ -81,9 +106,7 @@ def main():
             if trainer.state.global_step == args.kill_at_step:
                 # Die after the last save is sealed (fsync + rename run on a background thread): a kill inside that
                 # window falls back to the checkpoint before, which --kill-in-save tests on purpose.
-                from hezar_accel.trainer.saving import wait_for_checkpoint
-
-                wait_for_checkpoint(trainer, all_processes=True)
+                trainer.checkpointer.wait(all_processes=True)
                 if rank == args.kill_rank:
                     die()
             return original(batch)
@@ -120,14 +143,13 @@ def main():
 
         trainer.training_step = signalling_step
     if args.kill_in_save and rank == args.kill_rank:
-        point, step = args.kill_in_save, args.kill_save_step
-
-        def maybe_die(saving_step):
-            if saving_step == step:
-                die()
-
-        trainer._save_hooks = {point: maybe_die}
+        kill_inside_save(args.kill_in_save, args.kill_save_step)
+    reads = HostReads(trainer.state).install() if args.count_host_reads else None
     trainer.train()
+    if reads is not None:
+        reads.uninstall()
+        quiet = quiet_steps(trainer.plan, *args.count_host_reads)
+        print("HOST_READS", json.dumps(sorted(reads.callers_at(quiet))), flush=True)
     if args.save_to:  # as a user would, after train(): a collective under several processes
         trainer.save(args.save_to)
     print("DONE", trainer.state.global_step, flush=True)

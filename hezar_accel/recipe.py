@@ -19,10 +19,10 @@ from typing import Any
 
 import yaml
 
-from ..configs import load_yaml_mapping
-from ..errors import ConfigError, closest
-from ..registry import get_entry
-from .config import TrainerConfig
+from .configs import load_yaml_mapping
+from .errors import ConfigError, closest
+from .registry import get_entry
+from .trainer.config import TrainerConfig
 
 SECTIONS = ("trainer", "preprocessor", "dataset", "model", "predict")
 
@@ -99,7 +99,7 @@ def _apply_override(recipe: dict, keys: list[str], value) -> str | None:
 
 def build_preprocessor(section: dict, dataset_section: dict):
     """Load a preprocessor folder, train a tokenizer on the training texts, or build one from config fields."""
-    from ..preprocessors import Preprocessor
+    from .preprocessors import Preprocessor
 
     section = dict(section or {})
     if section.get("path"):
@@ -115,9 +115,9 @@ def build_preprocessor(section: dict, dataset_section: dict):
 
 
 def _training_texts(dataset_section: dict):
-    from ..data.cells import SKIP_FLAG, empty_cell_rows, without_rows
-    from ..data.dataset import DEFAULT_DATASET_FOR_TASK
-    from ..data.loading import load_split, require_columns
+    from .data.cells import SKIP_FLAG, empty_cell_rows, without_rows
+    from .data.dataset import DEFAULT_DATASET_FOR_TASK
+    from .data.loading import load_split, require_columns
 
     # Datasets whose texts are not one `text_field` column (CoNLL word lists, prompt/target pairs) yield their own.
     name = dataset_section.get("name") or DEFAULT_DATASET_FOR_TASK.get(dataset_section.get("task"))
@@ -144,7 +144,7 @@ def _shared_preprocessor(config: TrainerConfig, recipe: dict):
     import torch
     from accelerate import PartialState
 
-    from ..preprocessors import Preprocessor
+    from .preprocessors import Preprocessor
 
     state = PartialState(cpu=config.use_cpu or config.device == "cpu" or not torch.cuda.is_available())
     folder = os.path.join(config.output_dir, "built_preprocessor")
@@ -158,15 +158,15 @@ def _checkpoint_preprocessor(config: TrainerConfig):
     """On resume, the preprocessor saved in the checkpoint: re-training a tokenizer could give another vocabulary."""
     if not config.resume_from_checkpoint:
         return None
-    from ..preprocessors import Preprocessor
-    from .checkpoint import resolve_resume_path
+    from .preprocessors import Preprocessor
+    from .trainer.checkpoint import resolve_resume_path
 
     return Preprocessor.load(resolve_resume_path(config.resume_from_checkpoint, config.checkpoints_path))
 
 
 def build_datasets(section: dict, preprocessor):
     """The train and eval datasets (``eval_split: null`` = no evaluation)."""
-    from ..data import Dataset
+    from .data import Dataset
 
     fields = dict(section)
     path = fields.pop("path")
@@ -180,7 +180,7 @@ def build_datasets(section: dict, preprocessor):
 
 def build_model(section: dict, train_dataset, preprocessor):
     """Load a model folder, or build the registered model with data-derived fields filled in."""
-    from ..models import Model
+    from .models import Model
 
     section = dict(section or {})
     if section.get("path"):
@@ -206,7 +206,7 @@ def build_trainer(recipe: dict):
     Returns:
         The ready :class:`Trainer`.
     """
-    from .trainer import Trainer
+    from .trainer.trainer import Trainer
 
     config = TrainerConfig.from_dict(recipe.get("trainer") or {})
     for section in ("dataset", "model", "preprocessor"):
