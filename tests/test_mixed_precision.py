@@ -70,6 +70,9 @@ def test_updates_skipped_by_the_grad_scaler_do_not_advance_the_lr_schedule(tmp_p
     def recording_step():
         before = [p.detach().clone() for p in trainer.unwrapped_model.parameters()]
         optimization_step()
+        # The skip decision is read from the device one update late (at the next optimizer step, or a log/save);
+        # settling here reads it now, so the schedule can be checked update by update.
+        trainer.scheduler_stepper.settle()
         changed = any(not torch.equal(a, b) for a, b in zip(before, trainer.unwrapped_model.parameters()))
         record.append((changed, scheduler.last_epoch, optimizer.param_groups[0]["lr"]))
 
