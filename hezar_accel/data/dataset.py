@@ -25,6 +25,7 @@ DEFAULT_DATASET_FOR_TASK = {
     TaskType.TEXT_GENERATION: "text_generation",
     TaskType.IMAGE2TEXT: "ocr",
     TaskType.SPEECH_RECOGNITION: "speech_recognition",
+    TaskType.MASK_FILLING: "mask_filling",
 }
 
 
@@ -60,6 +61,14 @@ class Dataset(torch.utils.data.Dataset):
     def fingerprint(self) -> str:
         """A content fingerprint of the processed data (changes when the data or its processing changes)."""
         return getattr(self.data, "_fingerprint", "") or ""
+
+    def set_train_epoch(self, epoch: int) -> None:
+        """Called by the Trainer on its training dataset before every epoch (also the first after a resume).
+
+        Datasets whose samples change from epoch to epoch (dynamic masking) key that change on ``epoch``, never on a
+        running counter, so a resumed run sees the same samples. The default does nothing. (Not named ``set_epoch``:
+        accelerate calls that on evaluation datasets too, once per evaluation.)
+        """
 
     def lengths(self) -> list[int] | None:
         """Per-sample lengths for length-grouped batching, or None when the task has no notion of length."""
