@@ -9,6 +9,21 @@ __all__ += [
     "BertTextClassification", "BertTextClassificationConfig", "BertSequenceLabeling", "BertSequenceLabelingConfig",
     "BertMaskFilling", "BertMaskFillingConfig",
 ]
+from .roberta import (RobertaMaskFilling, RobertaMaskFillingConfig, RobertaSequenceLabeling,
+                      RobertaSequenceLabelingConfig, RobertaTextClassification, RobertaTextClassificationConfig)
+
+__all__ += [
+    "RobertaTextClassification", "RobertaTextClassificationConfig", "RobertaSequenceLabeling",
+    "RobertaSequenceLabelingConfig", "RobertaMaskFilling", "RobertaMaskFillingConfig",
+]
+from .distilbert import (DistilBertMaskFilling, DistilBertMaskFillingConfig, DistilBertSequenceLabeling,
+                         DistilBertSequenceLabelingConfig, DistilBertTextClassification,
+                         DistilBertTextClassificationConfig)
+
+__all__ += [
+    "DistilBertTextClassification", "DistilBertTextClassificationConfig", "DistilBertSequenceLabeling",
+    "DistilBertSequenceLabelingConfig", "DistilBertMaskFilling", "DistilBertMaskFillingConfig",
+]
 from .crnn import CRNNImage2Text, CRNNImage2TextConfig
 
 __all__ += ["CRNNImage2Text", "CRNNImage2TextConfig"]
