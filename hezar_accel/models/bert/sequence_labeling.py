@@ -48,7 +48,6 @@ class BertSequenceLabeling(SequenceLabelingModel):
         config: the model config; never mutated.
     """
 
-    tokenizer_name = "wordpiece_tokenizer"
     skip_keys_on_load = POSITION_IDS_KEYS
     encoder_prefix = "bert."
 

@@ -33,7 +33,6 @@ class BertTextClassification(TextClassificationModel):
         config: the model config; never mutated (the label count comes from ``resolve_num_labels``).
     """
 
-    tokenizer_name = "wordpiece_tokenizer"
     skip_keys_on_load = POSITION_IDS_KEYS
     encoder_prefix = "bert."
 

@@ -58,7 +58,6 @@ class DistilBertSequenceLabeling(SequenceLabelingModel):
         config: the model config; never mutated.
     """
 
-    tokenizer_name = "wordpiece_tokenizer"
     encoder_prefix = "distilbert."
 
     def __init__(self, config: DistilBertSequenceLabelingConfig, **kwargs):

@@ -43,7 +43,6 @@ class DistilBertTextClassification(TextClassificationModel):
         config: the model config; never mutated.
     """
 
-    tokenizer_name = "wordpiece_tokenizer"
     encoder_prefix = "distilbert."
 
     def __init__(self, config: DistilBertTextClassificationConfig, **kwargs):

@@ -8,10 +8,7 @@ from dataclasses import dataclass
 from ..bert.common import BertEncoderConfig
 from ..labels import LabelsConfig
 
-__all__ = ["RobertaEncoderConfig", "RobertaTaskConfig", "ROBERTA_POSITION_IDS_KEYS"]
-
-# Keys older transformers/Hezar saves carry for buffers that are not persistent here (Hezar skips the same ones).
-ROBERTA_POSITION_IDS_KEYS = ["model.embeddings.position_ids", "roberta.embeddings.position_ids"]
+__all__ = ["RobertaEncoderConfig", "RobertaTaskConfig"]
 
 
 @dataclass

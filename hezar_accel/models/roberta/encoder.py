@@ -10,9 +10,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..bert.encoder import BertEmbeddings, BertEncoder
+from ..bert.encoder import BertEmbeddings, BertEncoder, init_bert_weights
 
-__all__ = ["RobertaEmbeddings", "RobertaEncoder", "RobertaClassificationHead"]
+__all__ = ["RobertaEmbeddings", "RobertaEncoder", "RobertaClassificationHead", "RobertaWithHead"]
 
 
 class RobertaEmbeddings(BertEmbeddings):
@@ -69,3 +69,25 @@ class RobertaClassificationHead(nn.Module):
         x = features[:, 0] if self.first_token_only else features
         x = self.dropout(torch.tanh(self.dense(self.dropout(x))))
         return self.out_proj(x)
+
+
+class RobertaWithHead:
+    """What Hezar's RoBERTa classifier and tagger share (a mixin before their task base): ``roberta`` + ``classifier``
+    (a :class:`RobertaClassificationHead`), the tokenizer they use and the keys older saves carry."""
+
+    tokenizer_name = "bpe_tokenizer"
+    # Keys older transformers/Hezar saves carry for a buffer that is not persistent here (Hezar skips the same ones).
+    skip_keys_on_load = ["model.embeddings.position_ids", "roberta.embeddings.position_ids"]
+    encoder_prefix = "roberta."
+
+    def build_roberta(self, config, first_token_only: bool) -> None:
+        """Create ``self.roberta`` and ``self.classifier`` (``self.num_labels`` must be set)."""
+        self.roberta = RobertaEncoder(config)
+        self.classifier = RobertaClassificationHead(config, self.num_labels, first_token_only=first_token_only)
+        self.classifier.apply(lambda m: init_bert_weights(m, config.initializer_range))
+
+    def classify(self, token_ids: torch.Tensor, attention_mask: torch.Tensor | None,
+                 token_type_ids: torch.Tensor | None) -> torch.Tensor:
+        """The head's logits over the encoded batch."""
+        sequence_output, _ = self.roberta(token_ids, attention_mask=attention_mask, token_type_ids=token_type_ids)
+        return self.classifier(sequence_output)

@@ -10,11 +10,10 @@ import torch
 
 from ...constants import TaskType
 from ...registry import register_model
-from ..bert.encoder import init_bert_weights
 from ..labels import with_label_fields
 from ..tasks.sequence_labeling import SequenceLabelingModel
-from .common import ROBERTA_POSITION_IDS_KEYS, RobertaTaskConfig
-from .encoder import RobertaClassificationHead, RobertaEncoder
+from .common import RobertaTaskConfig
+from .encoder import RobertaWithHead
 
 __all__ = ["RobertaSequenceLabelingConfig", "RobertaSequenceLabeling"]
 
@@ -39,22 +38,16 @@ class RobertaSequenceLabelingConfig(RobertaTaskConfig):
 
 
 @register_model("roberta_sequence_labeling", RobertaSequenceLabelingConfig)
-class RobertaSequenceLabeling(SequenceLabelingModel):
+class RobertaSequenceLabeling(RobertaWithHead, SequenceLabelingModel):
     """A RoBERTa encoder with Hezar's classification head applied to every token.
 
     Args:
         config: the model config; never mutated.
     """
 
-    tokenizer_name = "bpe_tokenizer"
-    skip_keys_on_load = ROBERTA_POSITION_IDS_KEYS
-    encoder_prefix = "roberta."
-
     def __init__(self, config: RobertaSequenceLabelingConfig, **kwargs):
         super().__init__(config, **kwargs)
-        self.roberta = RobertaEncoder(config)
-        self.classifier = RobertaClassificationHead(config, self.num_labels, first_token_only=False)
-        self.classifier.apply(lambda m: init_bert_weights(m, config.initializer_range))
+        self.build_roberta(config, first_token_only=False)
 
     def forward(self, token_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
                 token_type_ids: torch.Tensor | None = None, **kwargs) -> dict[str, Any]:
@@ -69,5 +62,4 @@ class RobertaSequenceLabeling(SequenceLabelingModel):
         Returns:
             ``{"logits": (batch, seq_len, num_labels)}`` plus ``word_ids``/``words`` when given.
         """
-        sequence_output, _ = self.roberta(token_ids, attention_mask=attention_mask, token_type_ids=token_type_ids)
-        return self.tag_outputs(self.classifier(sequence_output), kwargs)
+        return self.tag_outputs(self.classify(token_ids, attention_mask, token_type_ids), kwargs)

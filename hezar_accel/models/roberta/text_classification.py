@@ -9,10 +9,9 @@ import torch
 
 from ...constants import TaskType
 from ...registry import register_model
-from ..bert.encoder import init_bert_weights
 from ..tasks.text_classification import TextClassificationModel
-from .common import ROBERTA_POSITION_IDS_KEYS, RobertaTaskConfig
-from .encoder import RobertaClassificationHead, RobertaEncoder
+from .common import RobertaTaskConfig
+from .encoder import RobertaWithHead
 
 __all__ = ["RobertaTextClassificationConfig", "RobertaTextClassification"]
 
@@ -26,22 +25,16 @@ class RobertaTextClassificationConfig(RobertaTaskConfig):
 
 
 @register_model("roberta_text_classification", RobertaTextClassificationConfig)
-class RobertaTextClassification(TextClassificationModel):
+class RobertaTextClassification(RobertaWithHead, TextClassificationModel):
     """A RoBERTa encoder with Hezar's two-layer classification head on the first (``<s>``) token.
 
     Args:
         config: the model config; never mutated.
     """
 
-    tokenizer_name = "bpe_tokenizer"
-    skip_keys_on_load = ROBERTA_POSITION_IDS_KEYS
-    encoder_prefix = "roberta."
-
     def __init__(self, config: RobertaTextClassificationConfig, **kwargs):
         super().__init__(config, **kwargs)
-        self.roberta = RobertaEncoder(config)
-        self.classifier = RobertaClassificationHead(config, self.num_labels, first_token_only=True)
-        self.classifier.apply(lambda m: init_bert_weights(m, config.initializer_range))
+        self.build_roberta(config, first_token_only=True)
 
     def forward(self, token_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
                 token_type_ids: torch.Tensor | None = None, **kwargs) -> dict[str, torch.Tensor]:
@@ -56,5 +49,4 @@ class RobertaTextClassification(TextClassificationModel):
         Returns:
             ``{"logits": (batch, num_labels)}``.
         """
-        sequence_output, _ = self.roberta(token_ids, attention_mask=attention_mask, token_type_ids=token_type_ids)
-        return {"logits": self.classifier(sequence_output)}
+        return {"logits": self.classify(token_ids, attention_mask, token_type_ids)}

@@ -28,6 +28,7 @@ class MaskFillingModel(Model):
     """
 
     loss_reduction = "token_mean"
+    # Preferred inside a preprocessor container; a family with another tokenizer overrides it (RoBERTa: BPE).
     tokenizer_name = "wordpiece_tokenizer"
 
     @staticmethod

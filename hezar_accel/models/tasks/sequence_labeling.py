@@ -28,6 +28,7 @@ class SequenceLabelingModel(Model):
     """
 
     loss_reduction = "token_mean"
+    # Preferred inside a preprocessor container; a family with another tokenizer overrides it (RoBERTa: BPE).
     tokenizer_name = "wordpiece_tokenizer"
 
     def __init__(self, config, **kwargs):

@@ -24,6 +24,7 @@ class TextClassificationModel(Model):
             never mutated (the label count comes from ``resolve_num_labels``).
     """
 
+    # Preferred inside a preprocessor container; a family with another tokenizer overrides it (RoBERTa: BPE).
     tokenizer_name = "wordpiece_tokenizer"
 
     def __init__(self, config, **kwargs):
