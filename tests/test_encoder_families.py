@@ -262,6 +262,8 @@ def test_masking_is_a_pure_function_of_seed_epoch_and_row(text_data, wordpiece):
     assert torch.equal(collate(train, range(8))["labels"], first["labels"])
     other_seed, _ = mlm_datasets(text_data, wordpiece, seed=7)
     assert not torch.equal(collate(other_seed, range(8))["labels"], first["labels"])
+    # A resume with other masking settings is refused like one with other data (the data-order record holds this).
+    assert other_seed.fingerprint != train.fingerprint == mlm_datasets(text_data, wordpiece)[0].fingerprint
 
 
 def test_bert_style_shares_are_kept_and_special_tokens_and_padding_are_never_chosen():

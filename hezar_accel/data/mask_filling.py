@@ -114,6 +114,13 @@ class MaskFillingDataset(Dataset):
         # In shared memory: dataloader worker processes hold copies of this object and must see the epoch change.
         self._epoch = torch.zeros((), dtype=torch.int64).share_memory_()
 
+    @property
+    def fingerprint(self) -> str:
+        """The processed texts' fingerprint combined with the masking settings: resuming with another seed or other
+        shares would train on other masks, so the Trainer refuses it like a change of the data."""
+        parts = [super().fingerprint, *(getattr(self.config, name) for name in ("seed", *_SHARES))]
+        return hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:16]
+
     def set_train_epoch(self, epoch: int) -> None:
         """Mask later samples as epoch ``epoch`` (the Trainer calls it on its training dataset before each epoch)."""
         self._epoch.fill_(int(epoch))
