@@ -164,6 +164,24 @@ def test_the_output_projection_of_a_masked_lm_is_tied_to_its_word_embeddings(nam
     assert projection.data_ptr() == words.data_ptr()
 
 
+@pytest.mark.parametrize("name", ["bert_mask_filling", "distilbert_mask_filling", "gpt2_text_generation"])
+def test_a_model_with_tied_weights_saves_as_safetensors_and_loads_back_tied(name, tmp_path):
+    if name == "gpt2_text_generation":
+        from hezar_accel.models import GPT2TextGeneration, GPT2TextGenerationConfig
+
+        model = GPT2TextGeneration(GPT2TextGenerationConfig(vocab_size=30, n_positions=8, n_embd=8, n_layer=1,
+                                                            n_head=2))
+    else:
+        model = build(name, vocab_size=30)
+    model.save(tmp_path, safe_serialization=True)
+    loaded = Model.load(tmp_path)
+    state = loaded.state_dict()
+    assert all(torch.equal(v, model.state_dict()[k]) for k, v in state.items())
+    tied = [k for k in state if k.endswith(("decoder.weight", "vocab_projector.weight", "lm_head.weight"))]
+    words = [k for k in state if k.endswith(("word_embeddings.weight", "wte.weight"))]
+    assert state[tied[0]].data_ptr() == state[words[0]].data_ptr()
+
+
 def test_roberta_positions_start_after_the_padding_id_and_padding_does_not_change_a_row():
     model = build("roberta_text_classification", vocab_size=30, id2label={0: "a", 1: "b"}).eval()
     embeddings = model.roberta.embeddings

@@ -195,6 +195,13 @@ class Model(nn.Module):
         if safe_serialization:
             from safetensors.torch import save_file
 
+            # safetensors refuses tensors that share memory (tied weights: a masked LM's decoder and word
+            # embeddings, GPT-2's lm_head and wte); each tied name gets its own copy, loading ties them again.
+            seen = set()
+            for key, tensor in state.items():
+                storage = tensor.untyped_storage().data_ptr()
+                state[key] = tensor.clone() if storage in seen else tensor
+                seen.add(storage)
             save_file(state, os.path.join(path, filename or MODEL_SAFETENSORS_FILE), metadata={"format": "pt"})
         else:
             torch.save(state, os.path.join(path, filename or self.model_filename))
