@@ -50,6 +50,7 @@ class TaskType(StrEnum):
     TEXT_GENERATION = "text_generation"
     IMAGE2TEXT = "image2text"
     SPEECH_RECOGNITION = "speech_recognition"
+    MASK_FILLING = "mask_filling"
 
 
 class ConfigType(StrEnum):

@@ -25,3 +25,7 @@ __all__ += ["SequenceLabelingDataset", "SequenceLabelingDatasetConfig", "align_t
 from .text_generation import TextGenerationCollator, TextGenerationDataset, TextGenerationDatasetConfig
 
 __all__ += ["TextGenerationDataset", "TextGenerationDatasetConfig", "TextGenerationCollator"]
+from .mask_filling import MaskFillingDataset, MaskFillingDatasetConfig
+from .masking import MaskedLMCollator, mask_tokens
+
+__all__ += ["MaskFillingDataset", "MaskFillingDatasetConfig", "MaskedLMCollator", "mask_tokens"]

@@ -25,6 +25,7 @@ DEFAULT_DATASET_FOR_TASK = {
     TaskType.TEXT_GENERATION: "text_generation",
     TaskType.IMAGE2TEXT: "ocr",
     TaskType.SPEECH_RECOGNITION: "speech_recognition",
+    TaskType.MASK_FILLING: "mask_filling",
 }
 
 
@@ -60,6 +61,14 @@ class Dataset(torch.utils.data.Dataset):
     def fingerprint(self) -> str:
         """A content fingerprint of the processed data (changes when the data or its processing changes)."""
         return getattr(self.data, "_fingerprint", "") or ""
+
+    def set_train_epoch(self, epoch: int) -> None:
+        """Called by the Trainer on its training dataset before every epoch (also the first after a resume).
+
+        Datasets whose samples change from epoch to epoch (dynamic masking) key that change on ``epoch``, never on a
+        running counter, so a resumed run sees the same samples. The default does nothing. (Not named ``set_epoch``:
+        accelerate calls that on evaluation datasets too, once per evaluation.)
+        """
 
     def lengths(self) -> list[int] | None:
         """Per-sample lengths for length-grouped batching, or None when the task has no notion of length."""
@@ -111,18 +120,24 @@ def local_dataset_path(path: str) -> str:
 
 
 def _read_dataset_config(path: str, overrides: dict) -> DatasetConfig:
-    """The folder's dataset_config.yaml with overrides applied, or a config built for ``task``/``name``."""
+    """The folder's dataset_config.yaml with overrides applied, or a config built for ``task``/``name``.
+
+    When ``name``/``task`` ask for another dataset than the file describes (e.g. the texts of a text classification
+    folder read for mask filling), only the file's keys that the asked dataset has (``text_field``, ``max_length``,
+    ``data_files`` ...) apply; the others (``label_field`` ...) belong to the file's own dataset.
+    """
     config_file = None
     if os.path.isdir(path):
         candidate = os.path.join(path, DATASET_CONFIG_FILE)
         config_file = candidate if os.path.isfile(candidate) else None
     elif not os.path.isfile(path) and looks_like_repo_id(path):
         config_file = resolve_file(path, DATASET_CONFIG_FILE, repo_type="dataset", required=False)
-    data = load_yaml_mapping(config_file) if config_file else {}
-    data = {**data, **overrides}
-    name = data.get("name")
+    in_file = load_yaml_mapping(config_file) if config_file else {}
+    asked_task = overrides.get("task")
+    other_task = asked_task is not None and in_file.get("task") not in (None, asked_task)
+    name = overrides.get("name") or (None if other_task else in_file.get("name"))
     if not name:
-        task = data.get("task")
+        task = asked_task if asked_task is not None else in_file.get("task")
         if task is None:
             raise ConfigError("dataset config", [
                 f"task: no `{DATASET_CONFIG_FILE}` in `{path}` and no task= given; pass task= one of {TaskType.values()}"])
@@ -131,9 +146,13 @@ def _read_dataset_config(path: str, overrides: dict) -> DatasetConfig:
         name = DEFAULT_DATASET_FOR_TASK[TaskType(task)]
     if name not in list_registered("dataset"):
         raise ConfigError("dataset config", [f"name: unknown dataset `{name}`{closest(name, list_registered('dataset'))}; registered: {list_registered('dataset')}"])
-    data["name"] = name
+    config_class = get_entry("dataset", name).config_class
+    if in_file.get("name") not in (None, name):
+        fields = set(config_class.field_names()) - {"name", "task"}
+        in_file = {k: v for k, v in in_file.items() if k in fields}
+    data = {**in_file, **overrides, "name": name}
     data.setdefault("config_type", "dataset")
-    return get_entry("dataset", name).config_class.from_dict(data)
+    return config_class.from_dict(data)
 
 
 def preprocessor_fingerprint(preprocessor) -> str:

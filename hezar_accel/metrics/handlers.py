@@ -23,6 +23,7 @@ __all__ = [
     "TextGenerationMetricsHandler",
     "Image2TextMetricsHandler",
     "SpeechRecognitionMetricsHandler",
+    "MaskFillingMetricsHandler",
     "get_metrics_handler_class",
 ]
 
@@ -86,6 +87,18 @@ class TextClassificationMetricsHandler(MetricsHandler):
         predictions, labels = predictions.reshape(-1), labels.reshape(-1)
         keep = (labels != IGNORE_INDEX) & (labels != self.pad_index)
         return predictions[keep].astype(np.int64).tolist(), labels[keep].astype(np.int64).tolist()
+
+
+class MaskFillingMetricsHandler(TextClassificationMetricsHandler):
+    """Masked-token accuracy: every masked position (label not -100) is one sample whose class is its vocabulary id.
+
+    Corpus-level like every handler: correct masked tokens over all masked tokens of the evaluation set, not a mean
+    of per-batch or per-text accuracies.
+    """
+
+    task = TaskType.MASK_FILLING.value
+    valid_metrics = ("accuracy",)
+    default_metrics = ("accuracy",)
 
 
 class SequenceLabelingMetricsHandler(MetricsHandler):
@@ -231,6 +244,7 @@ _HANDLERS: dict[str, type[MetricsHandler]] = {
         TextGenerationMetricsHandler,
         Image2TextMetricsHandler,
         SpeechRecognitionMetricsHandler,
+        MaskFillingMetricsHandler,
     )
 }
 

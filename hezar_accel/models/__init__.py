@@ -1,11 +1,28 @@
 """Models: the Hezar-format ``Model`` base and pure-torch architectures (one file each)."""
 
 from .model import LoadReport, Model
-from .bert import BertTextClassification, BertTextClassificationConfig, BertSequenceLabeling, BertSequenceLabelingConfig
+from .bert import (BertMaskFilling, BertMaskFillingConfig, BertSequenceLabeling, BertSequenceLabelingConfig,
+                   BertTextClassification, BertTextClassificationConfig)
 
 __all__ = ["Model", "LoadReport"]
 __all__ += [
     "BertTextClassification", "BertTextClassificationConfig", "BertSequenceLabeling", "BertSequenceLabelingConfig",
+    "BertMaskFilling", "BertMaskFillingConfig",
+]
+from .roberta import (RobertaMaskFilling, RobertaMaskFillingConfig, RobertaSequenceLabeling,
+                      RobertaSequenceLabelingConfig, RobertaTextClassification, RobertaTextClassificationConfig)
+
+__all__ += [
+    "RobertaTextClassification", "RobertaTextClassificationConfig", "RobertaSequenceLabeling",
+    "RobertaSequenceLabelingConfig", "RobertaMaskFilling", "RobertaMaskFillingConfig",
+]
+from .distilbert import (DistilBertMaskFilling, DistilBertMaskFillingConfig, DistilBertSequenceLabeling,
+                         DistilBertSequenceLabelingConfig, DistilBertTextClassification,
+                         DistilBertTextClassificationConfig)
+
+__all__ += [
+    "DistilBertTextClassification", "DistilBertTextClassificationConfig", "DistilBertSequenceLabeling",
+    "DistilBertSequenceLabelingConfig", "DistilBertMaskFilling", "DistilBertMaskFillingConfig",
 ]
 from .crnn import CRNNImage2Text, CRNNImage2TextConfig
 

@@ -7,6 +7,7 @@ A model folder holds ``model_config.yaml`` (``name`` = registry name, ``config_t
 
 from __future__ import annotations
 
+import inspect
 import os
 import pickle
 from dataclasses import dataclass, field
@@ -15,24 +16,31 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..configs import ModelConfig
+from ..configs import ModelConfig, load_yaml_mapping
 from ..constants import MODEL_CONFIG_FILE, MODEL_FILE, MODEL_SAFETENSORS_FILE, PREPROCESSOR_SUBFOLDER
-from ..errors import CheckpointError
+from ..errors import CheckpointError, ConfigError
 from ..hub import HubError, resolve_file
 from ..registry import get_entry
 
 
 @dataclass
 class LoadReport:
-    """What ``load_matching_weights`` did: which keys were loaded, missing, unexpected or of another shape."""
+    """What ``load_matching_weights`` did: which keys were loaded, missing, unexpected or of another shape.
+
+    ``renamed`` is ``(source encoder prefix, own encoder prefix)`` when the source's encoder sits under another name
+    (e.g. ``bert_mask_filling.bert.`` loaded as ``bert.``); ``loaded`` and ``mismatched`` then use the own names.
+    """
 
     loaded: list[str] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
     unexpected: list[str] = field(default_factory=list)
     mismatched: list[tuple[str, tuple, tuple]] = field(default_factory=list)
+    renamed: tuple[str, str] | None = None
 
     def summary(self) -> str:
         parts = [f"loaded {len(self.loaded)} tensors"]
+        if self.renamed:
+            parts[0] += f" (encoder `{self.renamed[0]}*` as `{self.renamed[1]}*`)"
         if self.missing:
             parts.append(f"{len(self.missing)} missing (kept at init): {self.missing[:5]}{' ...' if len(self.missing) > 5 else ''}")
         if self.unexpected:
@@ -86,6 +94,10 @@ class Model(nn.Module):
     loss_reduction = "sample_mean"
     # State-dict keys that older saves carry but the module does not own (e.g. non-persistent buffers).
     skip_keys_on_load: list[str] = []
+    # Where the model's pretrained encoder lives in its state dict (e.g. "bert." in a classifier,
+    # "bert_mask_filling.bert." in Hezar's masked LM); None = no encoder to transfer. init_weights_from maps one
+    # model's encoder onto another's with it.
+    encoder_prefix: str | None = None
 
     def __init__(self, config: ModelConfig, **kwargs):
         super().__init__()
@@ -127,14 +139,34 @@ class Model(nn.Module):
 
     @torch.inference_mode()
     def predict(self, inputs: Any, preprocess_kwargs: dict | None = None, post_process_kwargs: dict | None = None,
-                **forward_kwargs) -> Any:
-        """Preprocess raw ``inputs``, run the model in eval mode and return Hezar-style outputs."""
+                **kwargs) -> Any:
+        """Preprocess raw ``inputs``, run the model in eval mode and return Hezar-style outputs.
+
+        Args:
+            inputs: what ``preprocess`` takes (texts, images, audio ...).
+            preprocess_kwargs, post_process_kwargs: keyword arguments for those two steps.
+            **kwargs: keyword arguments for ``forward``/``generate``; one that ``post_process`` or ``preprocess``
+                names explicitly and ``forward``/``generate`` does not goes to that step instead (as in Hezar, e.g.
+                ``predict(text, top_k=3)``).
+
+        Returns:
+            ``post_process``'s result.
+        """
+        run = self.generate if self.is_generative else self.forward
+        pre, post, forward_kwargs = dict(preprocess_kwargs or {}), dict(post_process_kwargs or {}), {}
+        for key, value in kwargs.items():
+            if key not in _named_parameters(run) and key in _named_parameters(self.post_process):
+                post[key] = value
+            elif key not in _named_parameters(run) and key in _named_parameters(self.preprocess):
+                pre[key] = value
+            else:
+                forward_kwargs[key] = value
         was_training = self.training
         self.eval()
         try:
-            batch = self.preprocess(inputs, **(preprocess_kwargs or {}))
+            batch = self.preprocess(inputs, **pre)
             outputs = self.generate(**batch, **forward_kwargs) if self.is_generative else self(**batch, **forward_kwargs)
-            return self.post_process(outputs, **(post_process_kwargs or {}))
+            return self.post_process(outputs, **post)
         finally:
             self.train(was_training)
 
@@ -163,6 +195,13 @@ class Model(nn.Module):
         if safe_serialization:
             from safetensors.torch import save_file
 
+            # safetensors refuses tensors that share memory (tied weights: a masked LM's decoder and word
+            # embeddings, GPT-2's lm_head and wte); each tied name gets its own copy, loading ties them again.
+            seen = set()
+            for key, tensor in state.items():
+                storage = tensor.untyped_storage().data_ptr()
+                state[key] = tensor.clone() if storage in seen else tensor
+                seen.add(storage)
             save_file(state, os.path.join(path, filename or MODEL_SAFETENSORS_FILE), metadata={"format": "pt"})
         else:
             torch.save(state, os.path.join(path, filename or self.model_filename))
@@ -231,6 +270,11 @@ class Model(nn.Module):
     def load_matching_weights(self, path: str | os.PathLike, filename: str | None = None) -> LoadReport:
         """Copy every tensor of another model folder/file whose name and shape match (``init_weights_from``).
 
+        When the source folder's ``model_config.yaml`` names a model whose encoder lives under another prefix
+        (:attr:`encoder_prefix`), its encoder keys are matched under this model's prefix: a ``bert_mask_filling``
+        folder (``bert_mask_filling.bert.*``) initialises a ``bert_text_classification``'s ``bert.*``, and back.
+        Heads never transfer that way (their names differ).
+
         Args:
             path: a weights file, a model folder, or a Hub repo id (downloaded into the HF cache when not local).
             filename: the weights file inside the folder/repo (default ``model.pt``, else ``model.safetensors``).
@@ -242,11 +286,14 @@ class Model(nn.Module):
         weights = path if os.path.isfile(path) else _find_weights(path, filename)
         source = read_state_dict(weights)
         own = self.state_dict()
-        report = LoadReport()
+        report = LoadReport(renamed=self._encoder_renaming(path))
         to_load = {}
         for key, tensor in source.items():
             if key in self.skip_keys_on_load:
                 continue
+            if report.renamed and key.startswith(report.renamed[0]):
+                renamed = report.renamed[1] + key[len(report.renamed[0]):]
+                key = renamed if renamed in own else key
             if key not in own:
                 report.unexpected.append(key)
             elif own[key].shape != tensor.shape:
@@ -254,9 +301,34 @@ class Model(nn.Module):
             else:
                 to_load[key] = tensor
         report.loaded = sorted(to_load)
-        report.missing = sorted(k for k in own if k not in source and k not in self.skip_keys_on_load)
+        report.missing = sorted(k for k in own if k not in to_load and k not in self.skip_keys_on_load
+                                and k not in {m for m, _, _ in report.mismatched})
         self.load_state_dict(to_load, strict=False)
         return report
+
+    def _encoder_renaming(self, path: str) -> tuple[str, str] | None:
+        """``(source prefix, own prefix)`` when the model folder at ``path`` keeps its encoder under another prefix
+        than this model (its ``model_config.yaml`` names a registered class whose ``encoder_prefix`` differs)."""
+        if self.encoder_prefix is None:
+            return None
+        folder = os.path.dirname(path) if os.path.isfile(path) else path
+        config_file = resolve_file(folder, MODEL_CONFIG_FILE, required=False)
+        if config_file is None:
+            return None
+        try:
+            source_prefix = getattr(get_entry("model", load_yaml_mapping(config_file).get("name")).cls,
+                                    "encoder_prefix", None)
+        except ConfigError:  # an unreadable config or a model this package does not know: keys are matched as they are
+            return None
+        if source_prefix is None or source_prefix == self.encoder_prefix:
+            return None
+        return source_prefix, self.encoder_prefix
+
+
+def _named_parameters(function) -> set[str]:
+    """The explicitly named parameters of a callable (not ``*args``/``**kwargs``)."""
+    kinds = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    return {name for name, p in inspect.signature(function).parameters.items() if p.kind in kinds}
 
 
 def _load_preprocessor_if_any(path):

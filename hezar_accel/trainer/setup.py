@@ -57,7 +57,8 @@ def _length_problems(model, dataset) -> list[str]:
     """Encodings longer than the model's position table would fail deep inside the embedding; refuse them here."""
     max_length = getattr(getattr(dataset, "config", None), "max_length", None)
     model_config = getattr(model, "config", None)
-    for field_name in ("max_position_embeddings", "n_positions"):  # BERT-style, GPT-2-style
+    # RoBERTa-style (positions after the padding id), BERT-style, GPT-2-style.
+    for field_name in ("max_input_length", "max_position_embeddings", "n_positions"):
         positions = getattr(model_config, field_name, None)
         if isinstance(max_length, int) and isinstance(positions, int) and max_length > positions:
             return [f"dataset max_length: {max_length} tokens exceed the model's {positions} positions "
@@ -114,8 +115,12 @@ def epoch_dataloader(accelerator, dataloader, epoch: int, skip_batches: int):
     """The prepared training dataloader positioned at ``epoch``, skipping the ``skip_batches`` already consumed.
 
     The skip goes through the sampler's indices only (no sample is loaded or collated), after sharding, so every
-    process skips exactly its own consumed batches.
+    process skips exactly its own consumed batches. The training dataset learns the epoch too (``set_train_epoch``,
+    when it has one), before any sample of the epoch is read.
     """
+    set_train_epoch = getattr(dataloader.dataset, "set_train_epoch", None)
+    if callable(set_train_epoch):
+        set_train_epoch(epoch)
     dataloader.set_epoch(epoch)
     if skip_batches:
         dataloader = accelerator.skip_first_batches(dataloader, skip_batches)

@@ -1,6 +1,7 @@
-"""BERT models (pure torch, 🤗 ``BertModel`` parameter names): text classification and sequence labeling."""
+"""BERT models (pure torch, 🤗 ``BertModel`` parameter names): text classification, sequence labeling, mask filling."""
 
 from .encoder import BertEncoder
+from .mask_filling import BertMaskFilling, BertMaskFillingConfig
 from .sequence_labeling import BertSequenceLabeling, BertSequenceLabelingConfig
 from .text_classification import BertTextClassification, BertTextClassificationConfig
 
@@ -10,4 +11,6 @@ __all__ = [
     "BertTextClassificationConfig",
     "BertSequenceLabeling",
     "BertSequenceLabelingConfig",
+    "BertMaskFilling",
+    "BertMaskFillingConfig",
 ]

@@ -3,6 +3,10 @@
 The module tree (``embeddings.word_embeddings``, ``encoder.layer.N.attention.self.query`` ... ``pooler.dense``) is what
 makes a Hezar ``BertTextClassification`` state dict (``bert.<BertModel keys>``) load here unchanged, and weights trained
 here load in Hezar. ``transformers`` itself is not needed.
+
+The pieces whose math other encoders share are public: :class:`BertEmbeddings` (DistilBERT's embeddings are the same
+module without token types; RoBERTa's derive from it), :func:`multi_head_attention` (DistilBERT's attention under its
+own names) and :func:`attention_bias`.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["BertEncoder", "ACTIVATIONS", "init_bert_weights"]
+__all__ = ["BertEncoder", "BertEmbeddings", "ACTIVATIONS", "init_bert_weights", "multi_head_attention", "attention_bias"]
 
 
 def _gelu_new(x: torch.Tensor) -> torch.Tensor:
@@ -51,62 +55,100 @@ def init_bert_weights(module: nn.Module, std: float) -> None:
 
 
 class BertEmbeddings(nn.Module):
-    def __init__(self, config):
+    """Word + token-type + position embeddings, LayerNorm and dropout (🤗 ``BertEmbeddings`` names).
+
+    With ``type_vocab_size=0`` there is no ``token_type_embeddings`` (DistilBERT's ``Embeddings``). Subclasses change
+    the positions by overriding :meth:`default_position_ids` and :attr:`position_offset`.
+
+    Args:
+        vocab_size, hidden_size: the word table's shape.
+        max_position_embeddings: rows of the position table.
+        pad_token_id: the padding row of the word table (zero at init, never updated).
+        layer_norm_eps, dropout: LayerNorm epsilon and dropout probability.
+        type_vocab_size: rows of the token-type table; 0 = none.
+    """
+
+    # The smallest position id a token gets (RoBERTa numbers positions after its padding id).
+    position_offset = 0
+
+    def __init__(self, vocab_size: int, hidden_size: int, max_position_embeddings: int, pad_token_id: int,
+                 layer_norm_eps: float, dropout: float, type_vocab_size: int = 0):
         super().__init__()
-        self.word_embeddings = nn.Embedding(config.vocab_size, config.hidden_size, padding_idx=config.pad_token_id)
-        self.position_embeddings = nn.Embedding(config.max_position_embeddings, config.hidden_size)
-        self.token_type_embeddings = nn.Embedding(config.type_vocab_size, config.hidden_size)
-        self.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
-        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+        self.word_embeddings = nn.Embedding(vocab_size, hidden_size, padding_idx=pad_token_id)
+        self.position_embeddings = nn.Embedding(max_position_embeddings, hidden_size)
+        self.token_type_embeddings = nn.Embedding(type_vocab_size, hidden_size) if type_vocab_size else None
+        self.LayerNorm = nn.LayerNorm(hidden_size, eps=layer_norm_eps)
+        self.dropout = nn.Dropout(dropout)
         # Non-persistent: recent Hezar/HF state dicts do not carry it (older ones have it; it is skipped on load).
-        self.register_buffer(
-            "position_ids", torch.arange(config.max_position_embeddings).unsqueeze(0), persistent=False
-        )
+        self.register_buffer("position_ids", torch.arange(max_position_embeddings).unsqueeze(0), persistent=False)
+
+    @classmethod
+    def from_config(cls, config) -> "BertEmbeddings":
+        """The embeddings of a config with the BERT field names (``hidden_size``, ``type_vocab_size`` ...)."""
+        return cls(config.vocab_size, config.hidden_size, config.max_position_embeddings, config.pad_token_id,
+                   config.layer_norm_eps, config.hidden_dropout_prob, type_vocab_size=config.type_vocab_size)
+
+    def default_position_ids(self, token_ids: torch.Tensor) -> torch.Tensor:
+        """Positions when none are given: ``0..seq_len-1`` for every row."""
+        return self.position_ids[:, : token_ids.shape[1]]
 
     def forward(self, token_ids: torch.Tensor, token_type_ids: torch.Tensor | None = None,
                 position_ids: torch.Tensor | None = None) -> torch.Tensor:
-        seq_len = token_ids.shape[1]
-        if seq_len > self.position_ids.shape[1]:
+        seq_len, positions = token_ids.shape[1], self.position_ids.shape[1]
+        # Checked on shapes only (a value check would sync the host every step).
+        if seq_len + self.position_offset > positions:
             raise ValueError(
-                f"Input length {seq_len} exceeds max_position_embeddings={self.position_ids.shape[1]}; "
-                "tokenize with truncation and max_length <= max_position_embeddings."
+                f"Input length {seq_len} exceeds the {positions - self.position_offset} positions this model has "
+                f"(max_position_embeddings={positions}); tokenize with truncation and max_length <= "
+                f"{positions - self.position_offset}."
             )
         if position_ids is None:
-            position_ids = self.position_ids[:, :seq_len]
-        if token_type_ids is None:
-            token_type_ids = torch.zeros_like(token_ids)
-        embeddings = (
-            self.word_embeddings(token_ids)
-            + self.token_type_embeddings(token_type_ids)
-            + self.position_embeddings(position_ids)
-        )
+            position_ids = self.default_position_ids(token_ids)
+        embeddings = self.word_embeddings(token_ids)
+        if self.token_type_embeddings is not None:
+            if token_type_ids is None:
+                token_type_ids = torch.zeros_like(token_ids)
+            embeddings = embeddings + self.token_type_embeddings(token_type_ids)
+        embeddings = embeddings + self.position_embeddings(position_ids)
         return self.dropout(self.LayerNorm(embeddings))
+
+
+def multi_head_attention(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, num_heads: int,
+                         attention_bias: torch.Tensor | None, dropout_p: float) -> torch.Tensor:
+    """Scaled dot-product attention over heads, on already projected ``(batch, seq_len, hidden)`` tensors.
+
+    Args:
+        query, key, value: the projections.
+        num_heads: how many heads split ``hidden``.
+        attention_bias: additive ``(batch, 1, 1, seq_len)`` bias (see :func:`attention_bias`), or None.
+        dropout_p: attention-probability dropout (pass 0 in eval mode).
+
+    Returns:
+        The ``(batch, seq_len, hidden)`` context, heads concatenated.
+    """
+    batch, seq_len, hidden = query.shape
+    head_dim = hidden // num_heads
+
+    def split(x: torch.Tensor) -> torch.Tensor:
+        return x.view(batch, seq_len, num_heads, head_dim).transpose(1, 2)
+
+    context = F.scaled_dot_product_attention(split(query), split(key), split(value), attn_mask=attention_bias,
+                                             dropout_p=dropout_p, scale=1.0 / math.sqrt(head_dim))
+    return context.transpose(1, 2).reshape(batch, seq_len, hidden)
 
 
 class BertSelfAttention(nn.Module):
     def __init__(self, config):
         super().__init__()
         self.num_heads = config.num_attention_heads
-        self.head_dim = config.hidden_size // config.num_attention_heads
         self.query = nn.Linear(config.hidden_size, config.hidden_size)
         self.key = nn.Linear(config.hidden_size, config.hidden_size)
         self.value = nn.Linear(config.hidden_size, config.hidden_size)
         self.dropout_prob = config.attention_probs_dropout_prob
 
-    def _split_heads(self, x: torch.Tensor) -> torch.Tensor:
-        batch, seq_len, _ = x.shape
-        return x.view(batch, seq_len, self.num_heads, self.head_dim).transpose(1, 2)
-
     def forward(self, hidden_states: torch.Tensor, attention_bias: torch.Tensor | None) -> torch.Tensor:
-        q = self._split_heads(self.query(hidden_states))
-        k = self._split_heads(self.key(hidden_states))
-        v = self._split_heads(self.value(hidden_states))
-        context = F.scaled_dot_product_attention(
-            q, k, v, attn_mask=attention_bias, dropout_p=self.dropout_prob if self.training else 0.0,
-            scale=1.0 / math.sqrt(self.head_dim),
-        )
-        batch, _, seq_len, _ = context.shape
-        return context.transpose(1, 2).reshape(batch, seq_len, self.num_heads * self.head_dim)
+        return multi_head_attention(self.query(hidden_states), self.key(hidden_states), self.value(hidden_states),
+                                    self.num_heads, attention_bias, self.dropout_prob if self.training else 0.0)
 
 
 class BertSelfOutput(nn.Module):
@@ -191,45 +233,57 @@ class BertEncoder(nn.Module):
             ``num_attention_heads``, ``intermediate_size``, ``hidden_act``, ``hidden_dropout_prob``,
             ``attention_probs_dropout_prob``, ``max_position_embeddings``, ``type_vocab_size``, ``initializer_range``,
             ``layer_norm_eps``, ``pad_token_id``), e.g. a ``BertTextClassificationConfig``. It is read, never changed.
+        add_pooling_layer: build the ``pooler`` (🤗 ``BertModel(add_pooling_layer=...)``); masked-LM models and
+            RoBERTa have none.
 
     Raises:
         KeyError: ``hidden_act`` is not one of ``ACTIVATIONS`` (configs validate this first).
     """
 
-    def __init__(self, config):
+    embeddings_class = BertEmbeddings
+
+    def __init__(self, config, add_pooling_layer: bool = True):
         super().__init__()
-        self.embeddings = BertEmbeddings(config)
+        self.embeddings = self.embeddings_class.from_config(config)
         self.encoder = BertLayerStack(config)
-        self.pooler = BertPooler(config)
+        self.pooler = BertPooler(config) if add_pooling_layer else None
         self.apply(lambda m: init_bert_weights(m, config.initializer_range))
 
     def forward(self, token_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
                 token_type_ids: torch.Tensor | None = None,
-                position_ids: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+                position_ids: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Encode a batch of token ids.
 
         Args:
             token_ids: ``(batch, seq_len)`` token ids.
             attention_mask: ``(batch, seq_len)``, 1 for real tokens and 0 for padding; None attends everywhere.
             token_type_ids: ``(batch, seq_len)`` segment ids (0 for the first sentence, 1 for the second).
-            position_ids: ``(batch, seq_len)`` positions; defaults to ``0..seq_len-1``.
+            position_ids: ``(batch, seq_len)`` positions; defaults to the embeddings' ``default_position_ids``.
 
         Returns:
-            ``(sequence_output, pooled_output)``: ``(batch, seq_len, hidden)`` and ``(batch, hidden)``.
+            ``(sequence_output, pooled_output)``: ``(batch, seq_len, hidden)`` and ``(batch, hidden)`` (None without
+            a pooler).
 
         Raises:
-            ValueError: the input is longer than ``max_position_embeddings``.
+            ValueError: the input is longer than the position table allows.
         """
         hidden_states = self.embeddings(token_ids, token_type_ids=token_type_ids, position_ids=position_ids)
-        bias = None if attention_mask is None else _attention_bias(attention_mask, hidden_states.dtype)
+        bias = None if attention_mask is None else attention_bias(attention_mask, hidden_states.dtype)
         sequence_output = self.encoder(hidden_states, bias)
-        return sequence_output, self.pooler(sequence_output)
+        return sequence_output, self.pooler(sequence_output) if self.pooler is not None else None
 
 
-def _attention_bias(attention_mask: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+def attention_bias(attention_mask: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
     """``(batch, 1, 1, seq_len)`` additive bias: 0 where attended, the dtype's minimum on padding.
 
     An additive bias (not a boolean mask) keeps a fully padded row finite instead of NaN.
+
+    Args:
+        attention_mask: ``(batch, seq_len)``, 1 on real tokens.
+        dtype: the hidden states' dtype.
+
+    Returns:
+        The bias, broadcastable over heads and query positions.
     """
     keep = attention_mask[:, None, None, :].to(dtype)
     return (1.0 - keep) * torch.finfo(dtype).min

@@ -167,6 +167,16 @@ class Tokenizer(Preprocessor):
         found = self.token_to_id(pad) if pad is not None else None
         return found if found is not None else self.config.pad_token_id
 
+    @property
+    def mask_token(self) -> str | None:
+        """The mask token (``[MASK]``, ``<mask>`` ...) of the config, or None without one."""
+        return self.config.setting("mask_token")
+
+    @property
+    def mask_token_id(self) -> int | None:
+        """Id of the mask token, or None when it is unset or not in the vocabulary (as Hezar's property)."""
+        return self.token_to_id(self.mask_token) if self.mask_token is not None else None
+
     def __call__(self, inputs: Any, is_split_into_words: bool = False, padding: bool | str | None = None,
                  truncation: bool | str | None = None, max_length: int | None = None,
                  return_tensors: str | None = None, return_word_ids: bool = False,
