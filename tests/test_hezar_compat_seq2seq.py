@@ -151,6 +151,22 @@ def test_whisper_saved_here_loads_in_hezar_with_the_same_weights_logits_and_toke
     assert_same_whisper(ours, theirs)
 
 
+def test_a_t5_with_its_own_lm_head_loads_in_hezar_with_that_head(tmp_path):
+    # T5 v1.1 weights saved with transformers 4 keep the head apart from the embedding; Hezar 1.0 loads them untied.
+    model = tiny.t5_model(tiny.unigram_tokenizer())
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    state["t5.lm_head.weight"] = torch.randn_like(state["t5.lm_head.weight"])
+    model.load_state_dict(state)
+    model.save(tmp_path)
+    theirs = HezarModel.load(str(tmp_path)).eval()
+    assert_same_weights(theirs, model)
+    assert theirs.t5.lm_head.weight is not theirs.t5.shared.weight
+    ids, mask, labels = t5_batch(model.preprocessor)
+    with torch.no_grad():
+        torch.testing.assert_close(model.eval()(ids, mask, labels=labels)["logits"],
+                                   theirs(ids, labels=labels, attention_mask=mask)["logits"], rtol=1e-5, atol=1e-5)
+
+
 # -- (b) saved by Hezar -> here --------------------------------------------------------------------------------------------
 def test_t5_saved_by_hezar_loads_here_with_the_same_weights_logits_and_tokens(t5_folder, tmp_path):
     from hezar.models import T5TextGeneration, T5TextGenerationConfig

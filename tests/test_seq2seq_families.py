@@ -213,6 +213,21 @@ def test_t5_and_whisper_use_hezars_parameter_names_and_tie_their_embeddings(unig
     assert not whisper.whisper.model.encoder.embed_positions.weight.requires_grad  # fixed sinusoids
 
 
+def test_a_t5_checkpoint_with_its_own_lm_head_keeps_it_through_load_and_save(unigram, tmp_path):
+    # T5 v1.1 weights saved with transformers 4 train the head apart from the embedding.
+    model = tiny.t5_model(unigram)
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    state["t5.lm_head.weight"] = torch.randn_like(state["t5.lm_head.weight"])
+    other = tiny.t5_model(unigram, seed=1)
+    other.load_state_dict(state)
+    assert torch.equal(other.t5.lm_head.weight, state["t5.lm_head.weight"])
+    assert torch.equal(other.t5.shared.weight, state["t5.shared.weight"])
+    other.save(tmp_path)
+    loaded = Model.load(tmp_path)
+    assert torch.equal(loaded.t5.lm_head.weight, state["t5.lm_head.weight"])
+    assert loaded.t5.lm_head.weight is not loaded.t5.shared.weight
+
+
 def test_teacher_forcing_reads_the_labels_shifted_right_and_the_loss_is_their_token_mean(unigram):
     model = tiny.t5_model(unigram).eval()
     token_ids = torch.tensor([[5, 6, 7, 1], [8, 9, 1, 0]])

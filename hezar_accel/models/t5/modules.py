@@ -296,6 +296,11 @@ class T5ForConditionalGeneration(nn.Module):
                 if hasattr(module, "relative_attention_bias"):
                     nn.init.normal_(module.relative_attention_bias.weight, std=factor * d_model ** -0.5)
 
+    def untie_lm_head(self) -> None:
+        """Give ``lm_head`` a weight of its own (a copy of the embedding), for checkpoints that trained it apart."""
+        if self.lm_head.weight is self.shared.weight:
+            self.lm_head.weight = nn.Parameter(self.shared.weight.detach().clone())
+
     def logits(self, decoder_states: torch.Tensor) -> torch.Tensor:
         """Vocabulary logits of decoder states (scaled by ``d_model ** -0.5`` first when ``tie_word_embeddings``)."""
         if self.config.tie_word_embeddings:

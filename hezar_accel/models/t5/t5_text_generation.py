@@ -190,6 +190,15 @@ class T5TextGeneration(EncoderDecoderModel):
                                 use_cache=c.use_cache if use_cache is None else use_cache)
         return torch.cat([prompt, generated], dim=1)
 
+    def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
+        """Load Hezar-named weights. A checkpoint whose ``t5.lm_head.weight`` differs from ``t5.shared.weight`` (T5
+        v1.1 weights saved with transformers 4, which kept the head untied) gets a head of its own, as Hezar 1.0 ends
+        up with when it loads such a file (its ``assign=True`` loading replaces the tied tensors one by one)."""
+        shared, head = state_dict.get("t5.shared.weight"), state_dict.get("t5.lm_head.weight")
+        if shared is not None and head is not None and not torch.equal(shared, head):
+            self.t5.untie_lm_head()
+        return super().load_state_dict(state_dict, strict=strict, assign=assign)
+
     def preprocess(self, inputs: str | list[str], prefix: str | None = None, **kwargs) -> dict[str, torch.Tensor]:
         """Encode texts (``input_prefix`` put first) with the tokenizer's own special tokens, right-padded.
 
