@@ -261,6 +261,10 @@ def test_the_whisper_tokenizer_and_feature_extractor_agree_in_both_packages_both
     waves, features = whisper_inputs(ours["whisper_feature_extractor"])
     torch.testing.assert_close(features, theirs.whisper_feature_extractor(waves, return_tensors="torch")[
         "input_features"], rtol=0, atol=1e-6)
+    from transformers import WhisperFeatureExtractor as TransformersExtractor
+
+    reference = TransformersExtractor(chunk_length=tiny.CHUNK_SECONDS)(waves, sampling_rate=16000, return_tensors="pt")
+    torch.testing.assert_close(features, reference["input_features"], rtol=0, atol=1e-6)
     theirs.tokenizer.save(str(tmp_path / "hezar"))
     theirs.whisper_feature_extractor.save(str(tmp_path / "hezar"))
     back = Preprocessor.load(tmp_path / "hezar")
