@@ -17,8 +17,8 @@ import seq2seq_tiny as tiny
 from hezar_accel.errors import ConfigError
 from hezar_accel.models import Model, T5TextGeneration, T5TextGenerationConfig, WhisperSpeechRecognitionConfig
 from hezar_accel.models.generation import beam_search, choose_next_tokens, decode
-from hezar_accel.preprocessors import (Preprocessor, SentencePieceUnigramTokenizer, WhisperBPETokenizer,
-                                       WhisperFeatureExtractor, WhisperFeatureExtractorConfig)
+from hezar_accel.preprocessors import (Preprocessor, SentencePieceUnigramTokenizer, WhisperFeatureExtractor,
+                                       WhisperFeatureExtractorConfig)
 
 
 @pytest.fixture(autouse=True)

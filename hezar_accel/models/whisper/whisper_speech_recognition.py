@@ -18,6 +18,7 @@ import torch
 
 from ...configs import ModelConfig
 from ...constants import TaskType
+from ...preprocessors.tokenizers.whisper_bpe import language_token
 from ...registry import register_model
 from ..bert.common import find_tokenizer
 from ..generation import token_rules
@@ -244,8 +245,6 @@ class WhisperSpeechRecognition(EncoderDecoderModel):
         Raises:
             ValueError: an unknown language or task for this generation config.
         """
-        from ...preprocessors.tokenizers.whisper_bpe import language_token
-
         g = self.config.generation()
         batch = encoder_states.shape[0]
         start = torch.full((batch, 1), g["decoder_start_token_id"], dtype=torch.long, device=encoder_states.device)
