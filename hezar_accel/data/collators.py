@@ -20,14 +20,18 @@ class PaddingCollator:
         pad_to_multiple_of: round padded lengths up to a multiple of this (e.g. 8 for tensor cores); None = off.
         length_fields: field -> name of an extra output holding each sample's unpadded length (e.g. for CTC).
         dtypes: field -> torch dtype (default: int64 for integer data, float32 for floats).
+        channels_first: fields stored ``(length, channels)`` per sample but read ``(batch, channels, length)`` by the
+            model (Whisper's features): their last two axes are swapped after padding.
     """
 
     def __init__(self, pad_values: Mapping[str, Any] | None = None, pad_to_multiple_of: int | None = None,
-                 length_fields: Mapping[str, str] | None = None, dtypes: Mapping[str, torch.dtype] | None = None):
+                 length_fields: Mapping[str, str] | None = None, dtypes: Mapping[str, torch.dtype] | None = None,
+                 channels_first: Sequence[str] = ()):
         self.pad_values = dict(pad_values or {})
         self.pad_to_multiple_of = pad_to_multiple_of
         self.length_fields = dict(length_fields or {})
         self.dtypes = dict(dtypes or {})
+        self.channels_first = tuple(channels_first)
 
     def __call__(self, samples: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         batch = {}
@@ -42,6 +46,8 @@ class PaddingCollator:
                 continue
             lengths = [a.shape[0] for a in arrays]
             batch[key] = self._tensor(key, self._pad(arrays, self.pad_values.get(key, 0), max(lengths)))
+            if key in self.channels_first:
+                batch[key] = batch[key].transpose(1, 2).contiguous()
             if key in self.length_fields:
                 batch[self.length_fields[key]] = torch.tensor(lengths, dtype=torch.long)
         return batch

@@ -1,7 +1,10 @@
-"""Speech recognition: rows of audio path + transcript -> log-mel features + character ids (for CTC models).
+"""Speech recognition: rows of audio path + transcript -> log-mel features + label ids.
 
-Features are computed once, with a batched ``datasets.map`` whose cache key covers the table, the audio files'
-sizes and modification times, the feature extractor's settings and the vocabulary.
+Labels are character ids (``id2label``, for CTC models) or, when the preprocessor holds a Whisper tokenizer, token
+ids framed for an encoder-decoder model: the decoder prompt without its start token, the transcript, then EOS
+(``<|fa|> <|transcribe|> <|notimestamps|> ... <|endoftext|>``); the model feeds them, shifted right behind its start
+token, to its decoder. Features are computed once, with a batched ``datasets.map`` whose cache key covers the table,
+the audio files' sizes and modification times, the preprocessors' settings and the vocabulary.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from ..constants import TaskType
 from ..errors import DataError
 from ..registry import register_dataset
 from .collators import PaddingCollator
-from .dataset import Dataset, check_not_empty
+from .dataset import Dataset, check_not_empty, preprocessor_fingerprint
 from .loading import load_split, require_columns
 
 __all__ = ["SpeechRecognitionDatasetConfig", "SpeechRecognitionDataset", "build_char_vocab", "BLANK_LABEL"]
@@ -32,9 +35,9 @@ class SpeechRecognitionDatasetConfig(DatasetConfig):
         audio_field: column holding audio file paths, relative to the data folder (absolute paths are kept).
         transcript_field: column holding the transcripts.
         id2label: class id -> character, blank at id 0. None = ``<blank>`` + the sorted characters of the train
-            split's transcripts, so every split of the same folder gets the same map.
-        preprocessor_path: model folder or Hub id whose feature extractor to use when no preprocessor is passed
-            (otherwise a default ``AudioFeatureExtractor`` is created).
+            split's transcripts, so every split of the same folder gets the same map. Unused with a tokenizer.
+        preprocessor_path: model folder or Hub id whose feature extractor (and tokenizer, for Whisper) to use when no
+            preprocessor is passed (otherwise a default ``AudioFeatureExtractor`` is created).
         data_files: split name -> file name in the folder; None = ``<split>.<ext>``.
         skip_invalid_rows: drop rows with characters outside id2label, empty transcripts or unreadable audio
             (counted in ``num_skipped``) instead of raising DataError.
@@ -74,6 +77,22 @@ def build_char_vocab(transcripts) -> dict[int, str]:
     return {0: BLANK_LABEL, **{i + 1: c for i, c in enumerate(chars)}}
 
 
+def speech_tokenizer_of(preprocessor):
+    """The Whisper tokenizer in a preprocessor container (token labels), or None (character labels).
+
+    Raises:
+        DataError: the container's tokenizer has no Whisper decoder prompt.
+    """
+    from ..preprocessors.tokenizers import Tokenizer
+
+    candidates = list(preprocessor.values()) if isinstance(preprocessor, dict) else [preprocessor]
+    tokenizer = next((c for c in candidates if isinstance(c, Tokenizer)), None)
+    if tokenizer is not None and not hasattr(tokenizer, "decoder_prompt_ids"):
+        raise DataError(f"SpeechRecognitionDataset frames token labels for Whisper; {type(tokenizer).__name__} has no "
+                        "decoder prompt. Use a WhisperBPETokenizer, or no tokenizer for character (CTC) labels.")
+    return tokenizer
+
+
 def feature_extractor_of(preprocessor):
     """The ``AudioFeatureExtractor`` in ``preprocessor`` (itself or in a container), else a default one.
 
@@ -95,9 +114,11 @@ def feature_extractor_of(preprocessor):
 class SpeechRecognitionDataset(Dataset):
     """Rows of ``audio_field`` + ``transcript_field``, turned once into ``{"input_features", "labels"}``.
 
-    ``input_features`` is ``(frames, mels)`` float32 and ``labels`` the transcript's character ids; ``data_collator``
-    pads features with 0 and labels with -100 and adds ``input_lengths``. ``id2label`` holds the vocabulary and
-    ``num_skipped`` the rows dropped under ``skip_invalid_rows``.
+    ``input_features`` is ``(frames, mels)`` float32 and ``labels`` the transcript's character ids (``id2label`` holds
+    the vocabulary) or, with a Whisper tokenizer in the preprocessor, its token ids (``tokenizer``; ``id2label`` None).
+    ``data_collator`` pads features with 0 and labels with -100 and adds ``input_lengths``; for a feature extractor
+    whose model reads channels first (Whisper's), batches are ``(batch, mels, frames)``. ``num_skipped`` counts the
+    rows dropped under ``skip_invalid_rows``.
 
     Raises:
         DataError: missing split/columns, a transcript with unknown characters or an unreadable audio file (naming the
@@ -105,16 +126,24 @@ class SpeechRecognitionDataset(Dataset):
     """
 
     def __init__(self, config: SpeechRecognitionDatasetConfig, split: str | None = None, preprocessor=None, **kwargs):
-        super().__init__(config, split=split, preprocessor=feature_extractor_of(preprocessor))
-        self.feature_extractor = self.preprocessor
+        extractor, self.tokenizer = feature_extractor_of(preprocessor), speech_tokenizer_of(preprocessor)
+        super().__init__(config, split=split, preprocessor=preprocessor if self.tokenizer is not None else extractor)
+        self.feature_extractor = extractor
         table, source = load_split(config.path, split, config.data_files)
         check_not_empty(table, source)
         require_columns(table, {"audio_field": config.audio_field, "transcript_field": config.transcript_field}, source)
-        if config.id2label is None:
-            train_table = table if split == "train" else load_split(config.path, "train", config.data_files)[0]
-            self.config = config.replace(id2label=build_char_vocab(train_table[config.transcript_field]))
-        self.id2label = {int(k): str(v) for k, v in self.config.id2label.items()}
-        self.label2id = {v: k for k, v in self.id2label.items() if k != 0}
+        self.id2label = self.label2id = None
+        if self.tokenizer is not None:
+            tokenizer = self.tokenizer
+            eos = tokenizer.token_to_id(tokenizer.config.setting("eos_token"))
+            # Labels continue the decoder prompt after its start token, which the model's decoder_start_token_id is.
+            self._label_prefix, self._label_suffix = tokenizer.decoder_prompt_ids()[1:], [eos]
+        else:
+            if config.id2label is None:
+                train_table = table if split == "train" else load_split(config.path, "train", config.data_files)[0]
+                self.config = config.replace(id2label=build_char_vocab(train_table[config.transcript_field]))
+            self.id2label = {int(k): str(v) for k, v in self.config.id2label.items()}
+            self.label2id = {v: k for k, v in self.id2label.items() if k != 0}
         self.data_root = os.path.dirname(source)
         table, skipped_text = self._check_transcripts(table, source)
         data = self._encode(table, source)
@@ -123,23 +152,23 @@ class SpeechRecognitionDataset(Dataset):
         check_not_empty(data, source)
         self._lengths = list(data["num_frames"])
         self.data = data.remove_columns("num_frames").with_format("numpy")
-        self.data_collator = PaddingCollator({"input_features": 0.0, "labels": -100},
-                                             length_fields={"input_features": "input_lengths"})
+        self.data_collator = PaddingCollator(
+            {"input_features": 0.0, "labels": -100}, length_fields={"input_features": "input_lengths"},
+            channels_first=("input_features",) if getattr(extractor, "channels_first", False) else ())
 
     def _check_transcripts(self, table, source: str):
         """Rows whose transcript is empty or has characters outside the vocabulary: raise, or drop and count."""
         texts = [clean_transcript(t) for t in table[self.config.transcript_field]]
         bad = {}
         for i, text in enumerate(texts):
-            unknown = sorted(set(text) - set(self.label2id))
+            unknown = sorted(set(text) - set(self.label2id)) if self.label2id is not None else []
             if not text or unknown:
                 bad[i] = f"row {i} ({text!r}): " + (f"unknown characters {unknown}" if unknown else "empty transcript")
         if bad and not self.config.skip_invalid_rows:
             shown = "; ".join(list(bad.values())[:5])
             raise DataError(
-                f"`{source}`: {len(bad)} transcript(s) cannot be encoded with the vocabulary of {len(self.label2id)} "
-                f"characters: {shown}. Fix the data, add the characters to the dataset config's id2label, or set "
-                "skip_invalid_rows: true."
+                f"`{source}`: {len(bad)} transcript(s) cannot be encoded: {shown}. Fix the data, add the characters "
+                "to the dataset config's id2label (character labels), or set skip_invalid_rows: true."
             )
         if bad:
             table = table.select([i for i in range(len(texts)) if i not in bad])
@@ -163,12 +192,19 @@ class SpeechRecognitionDataset(Dataset):
                     raise DataError(f"`{source}` row {index} (audio `{path}`): {e}") from None
                 kept.append(text)
             features = extractor.extract_batch(waveforms) if waveforms else []
-            return {"input_features": features, "num_frames": [len(f) for f in features],
-                    "labels": [[self.label2id[c] for c in clean_transcript(text)] for text in kept]}
+            return {"input_features": features, "num_frames": [extractor.num_frames(len(w)) for w in waveforms],
+                    "labels": self._labels([clean_transcript(text) for text in kept])}
 
         return table.map(encode, batched=True, batch_size=config.map_batch_size, with_indices=True,
                          remove_columns=table.column_names, features=_features(extractor.config.feature_size),
                          new_fingerprint=self._fingerprint(table), desc=None)
+
+    def _labels(self, texts: list[str]) -> list[list[int]]:
+        if self.tokenizer is None:
+            return [[self.label2id[c] for c in text] for text in texts]
+        ids = self.tokenizer(texts, add_special_tokens=False, padding=False, truncation=False,
+                             return_attention_mask=False, return_token_type_ids=False)["token_ids"] if texts else []
+        return [self._label_prefix + row + self._label_suffix for row in ids]
 
     def _fingerprint(self, table) -> str:
         """Cache key: raw table + audio files' (size, mtime) + extractor settings + vocabulary + error policy."""
@@ -179,7 +215,9 @@ class SpeechRecognitionDataset(Dataset):
                 stats.append((st.st_size, st.st_mtime_ns))
             except OSError:
                 stats.append(None)
-        key = json.dumps([table._fingerprint, stats, self.feature_extractor.fingerprint(), sorted(self.id2label.items()),
+        labels = (preprocessor_fingerprint(self.tokenizer) + repr(self._label_prefix) if self.tokenizer is not None
+                  else sorted(self.id2label.items()))
+        key = json.dumps([table._fingerprint, stats, self.feature_extractor.fingerprint(), labels,
                           self.config.skip_invalid_rows, self.config.audio_field, self.config.transcript_field])
         return hashlib.sha256(key.encode()).hexdigest()[:16]
 

@@ -1,9 +1,14 @@
-"""Text generation for decoder-only models: prompt/target pairs (translation, summarization ...) or plain text.
+"""Text generation: prompt/target pairs (translation, summarization ...) or plain text, framed for a decoder-only
+model (GPT-2) or an encoder-decoder model (T5).
 
-A pair becomes ``token_ids = prompt + <sep> + target + eos`` with ``labels`` -100 on the prompt (only the target is
-learnt); plain text becomes ``token_ids = text + eos`` with ``labels = token_ids``. Labels are aligned with
+Decoder-only: a pair becomes ``token_ids = prompt + <sep> + target + eos`` with ``labels`` -100 on the prompt (only the
+target is learnt); plain text becomes ``token_ids = text + eos`` with ``labels = token_ids``. Labels are aligned with
 ``token_ids``; the model shifts them. Evaluation splits also carry the prompt alone (``prompt_ids``, left-padded)
 so ``generate`` answers it while the same batch gives the teacher-forced loss.
+
+Encoder-decoder (``encoder_decoder: true``): ``token_ids`` is the prompt (``prefix`` first) with the tokenizer's own
+special tokens (T5's tokenizer ends it with ``</s>``), and ``labels`` the target + eos; the model feeds the labels,
+shifted right behind its decoder start token, to its decoder. ``generate`` reads ``token_ids`` directly.
 """
 
 from __future__ import annotations
@@ -45,8 +50,14 @@ class TextGenerationDatasetConfig(DatasetConfig):
             fit what is left, and always ends with eos.
         data_files: split name -> file name in the folder; None = ``<split>.<ext>``.
         generation_eval: add ``prompt_ids``/``prompt_attention_mask`` (the prompt alone, for ``generate``); None =
-            for every split but ``train`` when ``prompt_field`` is set.
+            for every split but ``train`` when ``prompt_field`` is set. Decoder-only framing only.
         skip_invalid_rows: drop rows with an empty text or prompt cell (counted in ``num_skipped``) instead of raising.
+        encoder_decoder: frame pairs for an encoder-decoder model (T5): ``token_ids`` = the prompt, ``labels`` = the
+            target + eos. Needs ``prompt_field``. False = decoder-only framing.
+        prefix: text put before every prompt in the encoder-decoder framing (Hezar's ``prefix``, e.g.
+            ``"summarize: "``); None = none.
+        max_target_length: encoder-decoder framing: most target tokens, eos included; None = ``max_length``. There
+            ``max_length`` caps the prompt (its special tokens included).
     """
 
     name: str = "text_generation"
@@ -59,9 +70,22 @@ class TextGenerationDatasetConfig(DatasetConfig):
     data_files: dict | None = None
     generation_eval: bool | None = None
     skip_invalid_rows: bool = False
+    encoder_decoder: bool = False
+    prefix: str | None = None
+    max_target_length: int | None = None
 
     def validate(self) -> list[str]:
         problems = super().validate()
+        if self.encoder_decoder and not self.prompt_field:
+            problems.append("encoder_decoder: true needs prompt_field (the column the encoder reads), e.g. "
+                            "prompt_field: text for a summary in text_field: summary")
+        if self.encoder_decoder and self.generation_eval:
+            problems.append("generation_eval: an encoder-decoder model generates from token_ids itself; leave it unset")
+        if self.prefix is not None and not self.encoder_decoder:
+            problems.append("prefix: only the encoder-decoder framing uses it; set encoder_decoder: true or drop it")
+        if isinstance(self.max_target_length, int) and self.max_target_length < 2:
+            problems.append(f"max_target_length: {self.max_target_length} leaves no room for a token and eos; use "
+                            "at least 2")
         if isinstance(self.max_length, int) and self.max_length < 4:
             problems.append(f"max_length: {self.max_length} is too small; use at least 4")
         prompt = self.max_prompt_length
@@ -124,9 +148,9 @@ class TextGenerationDataset(Dataset):
             raise DataError(f"TextGenerationDataset needs a tokenizer with a pad or eos token to pad batches; "
                             f"{type(self.tokenizer).__name__} has neither (set pad_token / eos_token in its config).")
         generation_eval = config.generation_eval
-        self.generation_eval = (split != "train" and config.prompt_field is not None) if generation_eval is None \
-            else generation_eval
-        self.data = self._encode(table)
+        self.generation_eval = (split != "train" and config.prompt_field is not None
+                                and not config.encoder_decoder) if generation_eval is None else generation_eval
+        self.data = self._encode_pairs(table) if config.encoder_decoder else self._encode(table)
         self.data_collator = TextGenerationCollator(pad)
 
     def _encode(self, table):
@@ -154,6 +178,29 @@ class TextGenerationDataset(Dataset):
         # The fingerprint names the raw data + tokenizer + settings, so datasets' cache is reused exactly when valid.
         key = json.dumps([table._fingerprint, preprocessor_fingerprint(tokenizer), config.text_field,
                           config.prompt_field, config.max_length, max_prompt, self.generation_eval], sort_keys=True)
+        return table.map(encode, batched=True, batch_size=1000, remove_columns=table.column_names,
+                         new_fingerprint=hashlib.sha256(key.encode()).hexdigest()[:16], desc=None)
+
+    def _encode_pairs(self, table):
+        """Encoder-decoder framing: ``token_ids`` = prefix + prompt with the tokenizer's special tokens (cut to
+        ``max_length``), ``labels`` = target ids cut to ``max_target_length - 1``, then eos."""
+        config, tokenizer, eos = self.config, self.tokenizer, self.eos_token_id
+        target_limit = (config.max_target_length or config.max_length) - (eos is not None)
+        prefix = config.prefix or ""
+
+        def encode(rows):
+            sources = tokenizer([prefix + str(t) for t in rows[config.prompt_field]], add_special_tokens=True,
+                                padding=False, truncation=True, max_length=config.max_length,
+                                return_token_type_ids=False)
+            targets = tokenizer([str(t) for t in rows[config.text_field]], add_special_tokens=False, padding=False,
+                                truncation=False, return_attention_mask=False,
+                                return_token_type_ids=False)["token_ids"]
+            labels = [target[:target_limit] + ([eos] if eos is not None else []) for target in targets]
+            return {"token_ids": sources["token_ids"], "attention_mask": sources["attention_mask"], "labels": labels}
+
+        key = json.dumps([table._fingerprint, preprocessor_fingerprint(tokenizer), config.text_field,
+                          config.prompt_field, config.max_length, config.max_target_length, prefix, "encoder_decoder"],
+                         sort_keys=True)
         return table.map(encode, batched=True, batch_size=1000, remove_columns=table.column_names,
                          new_fingerprint=hashlib.sha256(key.encode()).hexdigest()[:16], desc=None)
 

@@ -20,6 +20,7 @@ from .persian_normalizer import normalize_persian
 __all__ = [
     "TextClassificationMetricsHandler",
     "SequenceLabelingMetricsHandler",
+    "TokenText",
     "TextGenerationMetricsHandler",
     "Image2TextMetricsHandler",
     "SpeechRecognitionMetricsHandler",
@@ -125,21 +126,23 @@ class SequenceLabelingMetricsHandler(MetricsHandler):
         return [pred_flat[a:b] for a, b in rows], [ref_flat[a:b] for a, b in rows]
 
 
-class TextGenerationMetricsHandler(MetricsHandler):
-    """BLEU / ROUGE over decoded text; label positions set to -100 (e.g. prompt tokens) are dropped before decoding."""
+class TokenText:
+    """What generative models' metrics share: their predictions as token ids and a tokenizer to read them.
 
-    task = TaskType.TEXT_GENERATION.value
-    valid_metrics = ("bleu", "rouge")
-    default_metrics = ("bleu", "rouge")
+    Args:
+        model_config: gives ``is_encoder_decoder`` (how teacher-forced ids line up with the labels).
+        preprocessor: the model's preprocessor(s); the first object with ``decode`` is the tokenizer.
+        owner: the handler's name, for errors.
 
-    def setup(self) -> None:
-        self.encoder_decoder = bool(config_value(self.model_config, "is_encoder_decoder", False))
-        self.tokenizer = self._find_decoder(self.preprocessor)
-        if self.tokenizer is None and self.metrics:
-            raise ConfigError(
-                type(self).__name__,
-                [f"preprocessor: text generation metrics need a tokenizer with `decode`, got {self.preprocessor!r}"],
-            )
+    Raises:
+        ConfigError: ``required`` and no tokenizer was found.
+    """
+
+    def __init__(self, model_config, preprocessor, owner: str, required: bool = True):
+        self.encoder_decoder = bool(config_value(model_config, "is_encoder_decoder", False))
+        self.tokenizer = self._find_decoder(preprocessor)
+        if self.tokenizer is None and required:
+            raise ConfigError(owner, [f"preprocessor: these metrics need a tokenizer with `decode`, got {preprocessor!r}"])
 
     @staticmethod
     def _find_decoder(preprocessor):
@@ -150,7 +153,7 @@ class TextGenerationMetricsHandler(MetricsHandler):
                     return obj
         return None
 
-    def predictions_from_outputs(self, outputs: dict, batch: dict):
+    def predictions(self, outputs: dict, batch: dict):
         """``outputs["generated_ids"]`` (B, L) when the trainer generated, else the teacher-forced argmax ids.
 
         The teacher-forced ids are lined up with ``batch["labels"]``: a decoder-only model's ``logits[:, t]`` scores
@@ -168,8 +171,9 @@ class TextGenerationMetricsHandler(MetricsHandler):
             ids[:, 0] = IGNORE_INDEX
         return ids.masked_fill(labels == IGNORE_INDEX, IGNORE_INDEX)
 
-    def _decode_row(self, ids) -> str:
-        ids = [int(i) for i in ids if i != IGNORE_INDEX and i != self.pad_index]
+    def text(self, ids, pad_index: int) -> str:
+        """One row of ids as text: -100 and ``pad_index`` dropped, special tokens skipped, stripped."""
+        ids = [int(i) for i in ids if i != IGNORE_INDEX and i != pad_index]
         if not ids:
             return ""
         text = self.tokenizer.decode(ids, skip_special_tokens=True)
@@ -177,8 +181,25 @@ class TextGenerationMetricsHandler(MetricsHandler):
             text = text[0]
         return text.strip()
 
+
+class TextGenerationMetricsHandler(MetricsHandler):
+    """BLEU / ROUGE over decoded text; label positions set to -100 (e.g. prompt tokens) are dropped before decoding."""
+
+    task = TaskType.TEXT_GENERATION.value
+    valid_metrics = ("bleu", "rouge")
+    default_metrics = ("bleu", "rouge")
+
+    def setup(self) -> None:
+        self.token_text = TokenText(self.model_config, self.preprocessor, type(self).__name__,
+                                    required=bool(self.metrics))
+
+    def predictions_from_outputs(self, outputs: dict, batch: dict):
+        """See :meth:`TokenText.predictions`."""
+        return self.token_text.predictions(outputs, batch)
+
     def decode(self, predictions: np.ndarray, labels: np.ndarray) -> tuple[list, list]:
-        return [self._decode_row(row) for row in predictions], [self._decode_row(row) for row in labels]
+        text = self.token_text.text
+        return [text(row, self.pad_index) for row in predictions], [text(row, self.pad_index) for row in labels]
 
 
 class CTCMetricsHandler(MetricsHandler):
@@ -231,9 +252,30 @@ class Image2TextMetricsHandler(CTCMetricsHandler):
 
 
 class SpeechRecognitionMetricsHandler(CTCMetricsHandler):
-    """CER / WER for CTC speech recognition models."""
+    """CER / WER for speech recognition: CTC models (greedy collapse, ``id2label``), or encoder-decoder models
+    (``is_encoder_decoder`` in the config, e.g. Whisper) whose generated or teacher-forced token ids the tokenizer
+    turns into text, special tokens (language, task) dropped."""
 
     task = TaskType.SPEECH_RECOGNITION.value
+
+    def setup(self) -> None:
+        self.token_text = None
+        if config_value(self.model_config, "is_encoder_decoder", False):
+            self.token_text = TokenText(self.model_config, self.preprocessor, type(self).__name__,
+                                        required=bool(self.metrics))
+        else:
+            super().setup()
+
+    def predictions_from_outputs(self, outputs: dict, batch: dict):
+        if self.token_text is not None:
+            return self.token_text.predictions(outputs, batch)
+        return super().predictions_from_outputs(outputs, batch)
+
+    def decode(self, predictions: np.ndarray, labels: np.ndarray) -> tuple[list, list]:
+        if self.token_text is None:
+            return super().decode(predictions, labels)
+        text = self.token_text.text
+        return [text(row, self.pad_index) for row in predictions], [text(row, self.pad_index) for row in labels]
 
 
 _HANDLERS: dict[str, type[MetricsHandler]] = {

@@ -33,3 +33,9 @@ __all__ += ["CTCSpeechRecognition", "CTCSpeechRecognitionConfig"]
 from .gpt2 import GPT2TextGeneration, GPT2TextGenerationConfig
 
 __all__ += ["GPT2TextGeneration", "GPT2TextGenerationConfig"]
+from .t5 import T5TextGeneration, T5TextGenerationConfig
+
+__all__ += ["T5TextGeneration", "T5TextGenerationConfig"]
+from .whisper import WhisperSpeechRecognition, WhisperSpeechRecognitionConfig
+
+__all__ += ["WhisperSpeechRecognition", "WhisperSpeechRecognitionConfig"]

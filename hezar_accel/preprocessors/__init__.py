@@ -14,3 +14,9 @@ __all__ += ["ImageProcessor", "ImageProcessorConfig"]
 from .tokenizers import BPEConfig, BPETokenizer
 
 __all__ += ["BPETokenizer", "BPEConfig"]
+from .tokenizers import SentencePieceUnigramConfig, SentencePieceUnigramTokenizer, WhisperBPEConfig, WhisperBPETokenizer
+
+__all__ += ["SentencePieceUnigramTokenizer", "SentencePieceUnigramConfig", "WhisperBPETokenizer", "WhisperBPEConfig"]
+from .whisper_feature_extractor import WhisperFeatureExtractor, WhisperFeatureExtractorConfig
+
+__all__ += ["WhisperFeatureExtractor", "WhisperFeatureExtractorConfig"]

@@ -7,3 +7,7 @@ __all__ = ["Tokenizer", "TokenizerConfig", "WordPieceTokenizer", "WordPieceConfi
 from .bpe import BPEConfig, BPETokenizer, encode_prompts
 
 __all__ += ["BPETokenizer", "BPEConfig", "encode_prompts"]
+from .sentencepiece_unigram import SentencePieceUnigramConfig, SentencePieceUnigramTokenizer
+from .whisper_bpe import WhisperBPEConfig, WhisperBPETokenizer
+
+__all__ += ["SentencePieceUnigramTokenizer", "SentencePieceUnigramConfig", "WhisperBPETokenizer", "WhisperBPEConfig"]

@@ -63,14 +63,19 @@ class BPEConfig(TokenizerConfig):
     def validate(self) -> list[str]:
         """Every problem with the config; a byte-level vocabulary needs room for 256 bytes plus the special tokens."""
         problems = super().validate()
-        if isinstance(self.vocab_size, int) and self.vocab_size <= 256 + len(self.special_token_list()):
+        counted = len(self.specials_within_vocab_size())
+        if isinstance(self.vocab_size, int) and self.vocab_size <= 256 + counted:
             problems.append(f"vocab_size: {self.vocab_size} leaves no room for merges; a byte-level BPE needs more "
-                            f"than 256 + {len(self.special_token_list())} (bytes + special tokens)")
+                            f"than 256 + {counted} (bytes + special tokens)")
         if isinstance(self.min_frequency, int) and self.min_frequency < 1:
             problems.append(f"min_frequency: {self.min_frequency} must be a positive integer")
         if isinstance(self.dropout, (int, float)) and not 0 <= self.dropout < 1:
             problems.append(f"dropout: {self.dropout} must be in [0, 1) or null")
         return problems
+
+    def specials_within_vocab_size(self) -> list[str]:
+        """The special tokens that ``vocab_size`` counts (all of them here: a trained vocabulary starts with them)."""
+        return self.special_token_list()
 
     def special_token_list(self) -> list[str]:
         """Special tokens in id order: bos, pad, eos, unk, sep, cls, mask, then additional ones."""
