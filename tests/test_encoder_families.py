@@ -432,7 +432,7 @@ def test_the_texts_of_a_text_classification_folder_load_as_a_mask_filling_datase
 
 
 def test_the_shipped_pretraining_recipe_builds_a_mask_filling_run(text_data, tmp_path):
-    from hezar_accel.trainer.recipe import build_trainer, load_recipe
+    from hezar_accel.recipe import build_trainer, load_recipe
 
     recipe = load_recipe(os.path.join(os.path.dirname(os.path.dirname(__file__)), "configs", "pretrain_mlm_bert.yaml"),
                          [f"trainer.output_dir={tmp_path / 'run'}", "trainer.max_steps=2", "trainer.log_steps=1",
