@@ -199,6 +199,19 @@ def test_unknown_metric_name_and_option_get_did_you_mean_errors():
         load_metric("f1", average="mean")
 
 
+@pytest.mark.parametrize("name,options,message", [
+    ("seqeval", {"suffix": "yes"}, "seqeval: suffix='yes' is not valid; use one of True, False"),
+    ("seqeval", {"zero_division": 2}, "seqeval: zero_division=2 is not valid; use one of 0, 1, warn"),
+    ("bleu", {"smooth_method": "expo"}, "bleu: smooth_method='expo' is not valid; use one of exp, floor, add-k, none"),
+    ("accuracy", {"normalize": "false"}, "accuracy: normalize='false' is not valid; use one of True, False"),
+    ("f1", {"average": np.array(["macro", "micro"])}, "f1: average=array"),
+])
+def test_load_metric_refuses_a_value_outside_an_options_closed_set(name, options, message):
+    with pytest.raises(ConfigError) as error:
+        load_metric(name, **options)
+    assert message in str(error.value)
+
+
 def test_missing_library_fails_at_load_with_pip_hint(monkeypatch):
     monkeypatch.setitem(sys.modules, "jiwer", None)  # makes `import jiwer` raise ImportError
     with pytest.raises(MissingDependencyError, match="pip install jiwer"):
@@ -333,6 +346,32 @@ def test_seqeval_strict_scores_equal_seqeval_itself_on_random_iob2_sequences():
                                                                    zero_division=0)
         assert metric.compute() == {"precision": precision, "recall": recall, "f1": f1,
                                     "accuracy": accuracy_score(refs, preds)}
+
+
+def test_option_table_equals_every_modules_compute_signature():
+    """load_metric checks options against METRIC_OPTIONS without importing the module: the table must be the truth."""
+    import inspect
+
+    from sacrebleu.metrics import BLEU
+
+    from hezar_accel.metrics.loading import METRIC_OPTIONS
+
+    assert list(METRIC_OPTIONS) == AVAILABLE_METRICS
+    for name in AVAILABLE_METRICS:
+        module_class = type(load_metric(name).module)
+        inputs = {"_compute": ("self", "predictions", "references")}
+        if name == "seqeval":
+            inputs.update(_update_statistics=("self", "statistics", "predictions", "references"),
+                          _compute_from_statistics=("self", "statistics"))
+        for method, leading in inputs.items():
+            parameters = inspect.signature(getattr(module_class, method)).parameters
+            assert tuple(parameters)[:len(leading)] == leading, (name, method)
+            defaults = {key: parameters[key].default for key in list(parameters)[len(leading):]}
+            assert list(defaults) == list(METRIC_OPTIONS[name]), (name, method)
+            for option, default in defaults.items():
+                choices = METRIC_OPTIONS[name][option]
+                assert choices is None or default in choices, (name, option, default)
+    assert set(METRIC_OPTIONS["bleu"]["smooth_method"]) == set(BLEU.SMOOTH_DEFAULTS)
 
 
 class WordTokenizer:
