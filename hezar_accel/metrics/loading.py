@@ -48,7 +48,7 @@ _AVERAGED = {"average": AVERAGES, "labels": None, "pos_label": None, "zero_divis
 # closed set, or None where the library judges the value when it computes (class ids, sacrebleu's tokenizers, which
 # vary with its version). Declared here, not read from the module, so that a misspelled option fails at load without
 # importing evaluate; tests/test_metrics.py holds each entry equal to the module's `_compute` signature. The module
-# scripts check the closed sets again at compute.
+# scripts import AVERAGES and SEQEVAL_SCHEMES from here and check them again at compute.
 METRIC_OPTIONS: dict[str, dict[str, tuple | None]] = {
     "accuracy": {"normalize": _FLAG},
     "precision": _AVERAGED,
