@@ -81,9 +81,9 @@ class Metric:
     Predictions and references are buffered here, in Python lists, and scored by the module's own ``_compute`` (the
     scripts in ``modules/`` are this package's, so that private method is a contract within the package).
     evaluate's public ``EvaluationModule.add_batch``/``compute`` run the same ``_compute`` but first write every
-    batch to an Arrow table and read it back, to support cross-process and on-disk collection: 3.4-12 ms more per
+    batch to an Arrow table and read it back, to support cross-process and on-disk collection: 3.1-12 ms more per
     metric per evaluation on a CPU (~5% of the small eval pass in BENCHMARKS.md for the four classification metrics;
-    scripts/bench/metrics_api.py). The trainer already gathers the whole corpus onto every process before it calls
+    README, "Metrics"). The trainer already gathers the whole corpus onto every process before it calls
     :meth:`add_batch`, so that round trip buys nothing here.
 
     A module that also defines ``_update_statistics(statistics, predictions, references, **options)`` (folds a batch
