@@ -53,11 +53,18 @@ def metrics():
     return {name: load_metric(name) for name in AVAILABLE_METRICS}
 
 
-def test_every_metric_loads_offline_in_a_fresh_process():
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_EVALUATE_OFFLINE": "1"}
+def test_every_metric_loads_offline_in_a_fresh_process(tmp_path):
+    # An empty modules cache: evaluate copies each script there and imports the copy, whose absolute import of
+    # hezar_accel.metrics.scoring must resolve; a copy cached by an earlier run must not stand in for it.
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_EVALUATE_OFFLINE": "1", "HF_MODULES_CACHE": str(tmp_path)}
     code = ("from hezar_accel.metrics import load_metric, AVAILABLE_METRICS; "
-            "[load_metric(n).module for n in AVAILABLE_METRICS]")
-    subprocess.run([sys.executable, "-c", code], check=True, env=env, timeout=300)
+            "print([type(load_metric(n).module).__name__ for n in AVAILABLE_METRICS])")
+    done = subprocess.run([sys.executable, "-c", code], check=True, env=env, timeout=300, capture_output=True,
+                          text=True)
+    classes = ["Accuracy", "Precision", "Recall", "F1", "Seqeval", "Bleu", "Rouge", "CER", "WER"]
+    assert done.stdout.strip() == repr(classes)
+    copies = (tmp_path / "evaluate_modules" / "metrics").iterdir()
+    assert sorted(path.name for path in copies if path.is_dir()) == sorted(AVAILABLE_METRICS)
 
 
 def test_load_metric_checks_options_without_importing_the_metric_until_first_use():
@@ -201,6 +208,19 @@ def test_unknown_metric_name_and_option_get_did_you_mean_errors():
         load_metric("f1", average="mean")
 
 
+@pytest.mark.parametrize("name,options,message", [
+    ("seqeval", {"suffix": "yes"}, "seqeval: suffix='yes' is not valid; use one of True, False"),
+    ("seqeval", {"zero_division": 2}, "seqeval: zero_division=2 is not valid; use one of 0, 1, warn"),
+    ("bleu", {"smooth_method": "expo"}, "bleu: smooth_method='expo' is not valid; use one of exp, floor, add-k, none"),
+    ("accuracy", {"normalize": "false"}, "accuracy: normalize='false' is not valid; use one of True, False"),
+    ("f1", {"average": np.array(["macro", "micro"])}, "f1: average=array"),
+])
+def test_load_metric_refuses_a_value_outside_an_options_closed_set(name, options, message):
+    with pytest.raises(ConfigError) as error:
+        load_metric(name, **options)
+    assert message in str(error.value)
+
+
 def test_missing_library_fails_at_load_with_pip_hint(monkeypatch):
     monkeypatch.setitem(sys.modules, "jiwer", None)  # makes `import jiwer` raise ImportError
     with pytest.raises(MissingDependencyError, match="pip install jiwer"):
@@ -335,6 +355,91 @@ def test_seqeval_strict_scores_equal_seqeval_itself_on_random_iob2_sequences():
                                                                    zero_division=0)
         assert metric.compute() == {"precision": precision, "recall": recall, "f1": f1,
                                     "accuracy": accuracy_score(refs, preds)}
+
+
+def test_option_table_equals_every_modules_compute_signature():
+    """load_metric checks options against METRIC_OPTIONS without importing the module: the table must be the truth."""
+    import inspect
+
+    from sacrebleu.metrics import BLEU
+
+    from hezar_accel.metrics.loading import METRIC_OPTIONS
+
+    assert list(METRIC_OPTIONS) == AVAILABLE_METRICS
+    for name in AVAILABLE_METRICS:
+        module_class = type(load_metric(name).module)
+        inputs = {"_compute": ("self", "predictions", "references")}
+        if name == "seqeval":
+            inputs.update(_update_statistics=("self", "statistics", "predictions", "references"),
+                          _compute_from_statistics=("self", "statistics"))
+        for method, leading in inputs.items():
+            parameters = inspect.signature(getattr(module_class, method)).parameters
+            assert tuple(parameters)[:len(leading)] == leading, (name, method)
+            defaults = {key: parameters[key].default for key in list(parameters)[len(leading):]}
+            assert list(defaults) == list(METRIC_OPTIONS[name]), (name, method)
+            for option, default in defaults.items():
+                choices = METRIC_OPTIONS[name][option]
+                assert choices is None or default in choices, (name, option, default)
+    assert set(METRIC_OPTIONS["bleu"]["smooth_method"]) == set(BLEU.SMOOTH_DEFAULTS)
+
+
+def _random_classes(rng, classes: int, size: int = 240):
+    refs = [rng.randrange(classes) for _ in range(size)]
+    return [ref if rng.random() < 0.6 else rng.randrange(classes) for ref in refs], refs
+
+
+def _random_texts(rng, size: int = 60):
+    words = " ".join(SENTENCES + WER_REFS + CER_REFS).split()
+    refs = [" ".join(rng.choice(words) for _ in range(rng.randint(1, 12))) for _ in range(size)]
+    preds = ["".join(c if rng.random() < 0.9 else rng.choice("ابپت سی") for c in ref) for ref in refs]
+    preds[::7] = [""] * len(preds[::7])  # a model that outputs nothing, now and then
+    return preds, refs
+
+
+def _rouge_directly(module, preds, refs):
+    from rouge_score import rouge_scorer
+
+    tokenizer = sys.modules[type(module).__module__].UnicodeWordTokenizer()  # Persian-aware: see the rouge test
+    scorer = rouge_scorer.RougeScorer(["rouge1", "rouge2", "rougeL"], tokenizer=tokenizer)
+    scores = [scorer.score(ref, pred) for pred, ref in zip(preds, refs)]
+    return {key: sum(score[key].fmeasure for score in scores) / len(scores) for key in ("rouge1", "rouge2", "rougeL")}
+
+
+def _directly(name, module, preds, refs, options) -> dict:
+    """The library's own answer for a metric, called as a user would call it: no hezar_accel code involved."""
+    import jiwer
+    import sacrebleu
+    import sklearn.metrics
+
+    if name in ("accuracy", "f1", "precision", "recall"):
+        return {name: float(getattr(sklearn.metrics, f"{name}_score")(refs, preds, **options))}
+    if name in ("cer", "wer"):
+        return {name: getattr(jiwer, name)(refs, preds)}
+    if name == "bleu":
+        return {"bleu": sacrebleu.corpus_bleu(preds, [refs], **options).score}
+    return _rouge_directly(module, preds, refs)
+
+
+@pytest.mark.parametrize("name,options,classes", [
+    ("accuracy", {}, 3), ("accuracy", {"normalize": False}, 3),
+    ("f1", {"average": "macro"}, 4), ("f1", {"average": "binary", "pos_label": 0}, 2),
+    ("precision", {"average": "weighted", "zero_division": 1}, 5), ("precision", {"average": "micro"}, 3),
+    ("recall", {"average": "macro", "labels": [0, 2]}, 3), ("recall", {"average": "binary"}, 2),
+    ("cer", {}, None), ("wer", {}, None), ("rouge", {}, None),
+    ("bleu", {}, None), ("bleu", {"tokenize": "char", "lowercase": True, "smooth_method": "floor"}, None),
+])
+def test_each_metric_equals_its_library_called_directly_on_random_data_in_random_batches(name, options, classes):
+    """Bit for bit: the shared scoring code (and the buffering around it) must not change a single result."""
+    import random
+
+    rng = random.Random(f"{name}{options}")
+    metric = load_metric(name, **options)
+    for _ in range(3):
+        preds, refs = _random_classes(rng, classes) if classes else _random_texts(rng)
+        bounds = [0, *sorted(rng.randint(0, len(refs)) for _ in range(2)), len(refs)]
+        for start, end in zip(bounds, bounds[1:]):
+            metric.add_batch(preds[start:end], refs[start:end])
+        assert metric.compute() == _directly(name, metric.module, preds, refs, options)
 
 
 class WordTokenizer:

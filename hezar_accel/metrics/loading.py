@@ -4,24 +4,23 @@ Each metric lives in ``modules/<name>/<name>.py``; ``evaluate.load`` is given th
 offline and cannot pick up a Hub script of the same name.
 
 :func:`load_metric` checks everything up front without importing the metric: the name, that its library is
-installed (with the pip command that installs it), and the options against the signature of the module's
-``_compute``, read from its source. The module itself (🤗 evaluate, and scikit-learn, seqeval ... behind it) is
-imported on first use, normally the first evaluation: those imports cost ~0.9 s on a CPU, and ~2 s when
-🤗 transformers is installed, because ``import evaluate`` then imports ``transformers.pipelines``
-(huggingface/evaluate#674). Training starts that much sooner, and a bad option still fails before it starts.
+installed (with the pip command that installs it), and the options against :data:`METRIC_OPTIONS`, the table of what
+each module's ``_compute`` accepts (a test holds the table and the signatures equal). The module itself
+(🤗 evaluate, and scikit-learn, seqeval ... behind it) is imported on first use, normally the first evaluation: those
+imports cost ~0.9 s on a CPU, and ~2 s when 🤗 transformers is installed, because ``import evaluate`` then imports
+``transformers.pipelines`` (huggingface/evaluate#674). Training starts that much sooner, and a bad option still
+fails before it starts.
 """
 
 from __future__ import annotations
 
-import ast
-import functools
 import os
 import uuid
 from typing import Any
 
 from ..errors import ConfigError, closest, require, require_installed
 
-__all__ = ["AVAILABLE_METRICS", "Metric", "load_metric", "metric_module_path"]
+__all__ = ["AVAILABLE_METRICS", "METRIC_OPTIONS", "Metric", "load_metric", "metric_module_path"]
 
 _MODULES_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "modules")
 
@@ -40,13 +39,26 @@ _REQUIREMENTS: dict[str, tuple[str, str, str]] = {
 
 AVAILABLE_METRICS: list[str] = list(_REQUIREMENTS)
 
-# Options with a closed set of values, checked at load time (the module scripts check them again at compute).
-_AVERAGES = ("macro", "micro", "weighted", "binary")
-_OPTION_CHOICES: dict[str, dict[str, tuple]] = {
-    "precision": {"average": _AVERAGES},
-    "recall": {"average": _AVERAGES},
-    "f1": {"average": _AVERAGES},
-    "seqeval": {"scheme": (None, "IOB1", "IOB2", "IOE1", "IOE2", "IOBES", "BILOU")},
+AVERAGES = ("macro", "micro", "weighted", "binary")
+SEQEVAL_SCHEMES = ("IOB1", "IOB2", "IOE1", "IOE2", "IOBES", "BILOU")
+_FLAG = (True, False)
+_AVERAGED = {"average": AVERAGES, "labels": None, "pos_label": None, "zero_division": None}
+
+# name -> the keyword options of its module's `_compute`, in signature order, each with the values it accepts: a
+# closed set, or None where the library judges the value when it computes (class ids, sacrebleu's tokenizers, which
+# vary with its version). Declared here, not read from the module, so that a misspelled option fails at load without
+# importing evaluate; tests/test_metrics.py holds each entry equal to the module's `_compute` signature. The module
+# scripts import AVERAGES and SEQEVAL_SCHEMES from here and check them again at compute.
+METRIC_OPTIONS: dict[str, dict[str, tuple | None]] = {
+    "accuracy": {"normalize": _FLAG},
+    "precision": _AVERAGED,
+    "recall": _AVERAGED,
+    "f1": _AVERAGED,
+    "seqeval": {"scheme": (None, *SEQEVAL_SCHEMES), "suffix": _FLAG, "zero_division": (0, 1, "warn")},
+    "bleu": {"tokenize": None, "lowercase": _FLAG, "smooth_method": ("exp", "floor", "add-k", "none")},
+    "rouge": {},
+    "cer": {},
+    "wer": {},
 }
 
 
@@ -67,10 +79,12 @@ class Metric:
     ``compute`` (and by :meth:`reset`) so the object serves the next evaluation.
 
     Predictions and references are buffered here, in Python lists, and scored by the module's own ``_compute`` (the
-    scripts in ``modules/`` are this package's). ``EvaluationModule.add_batch``/``compute`` would write every batch
-    to an Arrow table and read it back (about 5 ms per metric per evaluation on a CPU, a few percent of a small
-    model's eval pass) to support cross-process and on-disk collection; the trainer already gathers the whole corpus
-    onto every process before it calls :meth:`add_batch`, so that round trip buys nothing here.
+    scripts in ``modules/`` are this package's, so that private method is a contract within the package).
+    evaluate's public ``EvaluationModule.add_batch``/``compute`` run the same ``_compute`` but first write every
+    batch to an Arrow table and read it back, to support cross-process and on-disk collection: 3.1-12 ms more per
+    metric per evaluation on a CPU (~5% of the small eval pass in BENCHMARKS.md for the four classification metrics;
+    README, "Metrics"). The trainer already gathers the whole corpus onto every process before it calls
+    :meth:`add_batch`, so that round trip buys nothing here.
 
     A module that also defines ``_update_statistics(statistics, predictions, references, **options)`` (folds a batch
     into a dict of running counts, ``{}`` at first, and returns it) and ``_compute_from_statistics(statistics,
@@ -180,9 +194,9 @@ def load_metric(name: str, **compute_kwargs) -> Metric:
         ConfigError: unknown metric name (with the closest valid name), unknown option or invalid option value.
         MissingDependencyError: the library the metric needs is not installed (with the pip command).
     """
-    path = metric_module_path(name)
+    metric_module_path(name)  # validates the name
     require_installed(*_REQUIREMENTS[name], f"The `{name}` metric")
-    _check_compute_kwargs(name, _compute_options(os.path.join(path, f"{name}.py")), compute_kwargs)
+    _check_options(name, compute_kwargs)
     return Metric(name, None, compute_kwargs)
 
 
@@ -194,28 +208,26 @@ def _load_module(name: str):
                          keep_in_memory=True)
 
 
-@functools.lru_cache(maxsize=None)
-def _compute_options(script: str) -> tuple[str, ...]:
-    """The keyword options of the ``_compute`` method in a metric script, read from its source (nothing imported)."""
-    with open(script, encoding="utf-8") as f:
-        tree = ast.parse(f.read(), filename=script)
-    for node in ast.walk(tree):
-        if isinstance(node, ast.FunctionDef) and node.name == "_compute":
-            args = node.args.posonlyargs + node.args.args + node.args.kwonlyargs
-            return tuple(a.arg for a in args if a.arg not in ("self", "predictions", "references"))
-    raise RuntimeError(f"{script} defines no _compute method")  # a broken package, not a user error
+def _is_one_of(value, choices: tuple) -> bool:
+    try:
+        return value in choices
+    except (TypeError, ValueError):  # e.g. an array, whose == is elementwise and has no single truth value
+        return False
 
 
-def _check_compute_kwargs(name: str, valid: tuple[str, ...], compute_kwargs: dict) -> None:
-    """Reject misspelled options now: ``compute`` would only fail at the end of the first evaluation."""
+def _check_options(name: str, compute_kwargs: dict) -> None:
+    """Reject misspelled options and values outside a closed set now: ``compute`` would fail only at the end of the
+    first evaluation."""
+    options = METRIC_OPTIONS[name]
     problems = [
-        f"{name}: unknown option `{key}`{closest(key, valid)}; valid options: {', '.join(valid) or 'none'}"
+        f"{name}: unknown option `{key}`{closest(key, options)}; valid options: {', '.join(options) or 'none'}"
         for key in compute_kwargs
-        if key not in valid
+        if key not in options
     ]
-    for key, choices in _OPTION_CHOICES.get(name, {}).items():
-        if key in compute_kwargs and compute_kwargs[key] not in choices:
+    for key, value in compute_kwargs.items():
+        choices = options.get(key)
+        if choices is not None and not _is_one_of(value, choices):
             valid_values = ", ".join(map(str, choices))
-            problems.append(f"{name}: {key}={compute_kwargs[key]!r} is not valid; use one of {valid_values}")
+            problems.append(f"{name}: {key}={value!r} is not valid; use one of {valid_values}")
     if problems:
         raise ConfigError("metric options", problems)

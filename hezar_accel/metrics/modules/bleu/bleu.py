@@ -6,11 +6,16 @@ prediction, as sacrebleu needs full reference streams).
 """
 
 import datasets
-import evaluate
 from sacrebleu.metrics import BLEU
 
-_DESCRIPTION = "Corpus-level BLEU (0-100) computed by sacrebleu."
-_KWARGS_DESCRIPTION = """
+from hezar_accel.metrics import scoring
+
+
+class Bleu(scoring.LocalMetric):
+    """sacrebleu corpus BLEU."""
+
+    DESCRIPTION = "Corpus-level BLEU (0-100) computed by sacrebleu."
+    INPUTS = """
 Args:
     predictions: hypothesis strings.
     references: a reference string, or a list of reference strings, per prediction.
@@ -20,23 +25,11 @@ Args:
 Returns:
     bleu: a float in [0, 100].
 """
-
-
-class Bleu(evaluate.Metric):
-    """sacrebleu corpus BLEU."""
-
-    def _info(self):
-        return evaluate.MetricInfo(
-            description=_DESCRIPTION,
-            citation="",
-            inputs_description=_KWARGS_DESCRIPTION,
-            features=[
-                datasets.Features(
-                    {"predictions": datasets.Value("string"), "references": datasets.Sequence(datasets.Value("string"))}
-                ),
-                datasets.Features({"predictions": datasets.Value("string"), "references": datasets.Value("string")}),
-            ],
-        )
+    FEATURES = [
+        datasets.Features({"predictions": datasets.Value("string"),
+                           "references": datasets.Sequence(datasets.Value("string"))}),
+        scoring.STRING_PAIRS,
+    ]
 
     def _compute(self, predictions, references, tokenize="13a", lowercase=False, smooth_method="exp"):
         refs = [[r] if isinstance(r, str) else list(r) for r in references]

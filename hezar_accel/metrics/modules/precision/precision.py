@@ -1,45 +1,16 @@
 """Precision (true positives / predicted positives) over class ids, with scikit-learn.
 
-A local 🤗 evaluate module, no Hub access."""
+A local 🤗 evaluate module, no Hub access; inputs, options and their checks are shared with recall and F1
+(``hezar_accel.metrics.scoring.AveragedClassIdMetric``)."""
 
-import datasets
-import numpy as np
-import evaluate
 from sklearn.metrics import precision_score
 
-_AVERAGES = ("macro", "micro", "weighted", "binary")
-_DESCRIPTION = "Precision = true positives / predicted positives, averaged over classes as asked."
-_KWARGS_DESCRIPTION = """
-Args:
-    predictions: predicted class ids.
-    references: true class ids.
-    average: one of macro, micro, weighted, binary (default macro).
-    labels: the class ids to average over (default: every id seen in predictions or references).
-    pos_label: the positive class for average=binary (default 1).
-    zero_division: value used when a class has no predicted/actual samples (default 0).
-Returns:
-    precision: a float.
-"""
+from hezar_accel.metrics import scoring
 
 
-class Precision(evaluate.Metric):
-    """Precision over integer class ids; one float, never a per-class array."""
+class Precision(scoring.AveragedClassIdMetric):
+    """Precision over integer class ids."""
 
-    def _info(self):
-        return evaluate.MetricInfo(
-            description=_DESCRIPTION,
-            citation="",
-            inputs_description=_KWARGS_DESCRIPTION,
-            features=datasets.Features(
-                {"predictions": datasets.Value("int64"), "references": datasets.Value("int64")}
-            ),
-        )
-
-    def _compute(self, predictions, references, average="macro", labels=None, pos_label=1, zero_division=0):
-        if average not in _AVERAGES:
-            raise ValueError(f"precision: average={average!r} is not supported; use one of {', '.join(_AVERAGES)}")
-        score = precision_score(
-            np.asarray(references), np.asarray(predictions), average=average, labels=labels, pos_label=pos_label,
-            zero_division=zero_division,
-        )
-        return {"precision": float(score)}
+    OUTPUT = "precision"
+    SCORE = staticmethod(precision_score)
+    DESCRIPTION = "Precision = true positives / predicted positives, averaged over classes as asked."

@@ -8,20 +8,12 @@ the mean of per-pair F-measures over the whole corpus (computed once, so batchin
 import re
 import unicodedata
 
-import datasets
-import evaluate
 from rouge_score import rouge_scorer
+
+from hezar_accel.metrics import scoring
 
 _ROUGE_TYPES = ("rouge1", "rouge2", "rougeL")
 _TOKEN = re.compile(r"[^\W_]+")
-_DESCRIPTION = "ROUGE-1, ROUGE-2 and ROUGE-L F-measure, averaged over prediction/reference pairs."
-_KWARGS_DESCRIPTION = """
-Args:
-    predictions: hypothesis strings.
-    references: reference strings.
-Returns:
-    rouge1, rouge2, rougeL: floats in [0, 1].
-"""
 
 
 class UnicodeWordTokenizer:
@@ -35,18 +27,17 @@ class UnicodeWordTokenizer:
         return _TOKEN.findall(text.lower())
 
 
-class Rouge(evaluate.Metric):
+class Rouge(scoring.LocalMetric):
     """ROUGE with a Unicode-aware tokenizer."""
 
-    def _info(self):
-        return evaluate.MetricInfo(
-            description=_DESCRIPTION,
-            citation="",
-            inputs_description=_KWARGS_DESCRIPTION,
-            features=datasets.Features(
-                {"predictions": datasets.Value("string"), "references": datasets.Value("string")}
-            ),
-        )
+    DESCRIPTION = "ROUGE-1, ROUGE-2 and ROUGE-L F-measure, averaged over prediction/reference pairs."
+    INPUTS = """
+Args:
+    predictions: hypothesis strings.
+    references: reference strings.
+Returns:
+    rouge1, rouge2, rougeL: floats in [0, 1].
+"""
 
     def _compute(self, predictions, references):
         scorer = rouge_scorer.RougeScorer(list(_ROUGE_TYPES), use_stemmer=False, tokenizer=UnicodeWordTokenizer())

@@ -17,23 +17,12 @@ to every position. The entities are exactly seqeval's (tests compare the two on 
 from itertools import chain
 
 import datasets
-import evaluate
 import numpy as np
 import seqeval.scheme
 from seqeval.metrics.sequence_labeling import end_of_chunk, get_entities, start_of_chunk
 
-_SCHEMES = ("IOB1", "IOB2", "IOE1", "IOE2", "IOBES", "BILOU")
-_DESCRIPTION = "Entity precision/recall/F1 (micro over entities) and token accuracy over tag sequences."
-_KWARGS_DESCRIPTION = """
-Args:
-    predictions: predicted tag sequences (lists of strings).
-    references: reference tag sequences, same lengths as the predictions.
-    scheme: None (lenient CoNLL matching) or one of IOB1, IOB2, IOE1, IOE2, IOBES, BILOU (strict matching).
-    suffix: True when tags are written as PER-B instead of B-PER.
-    zero_division: value of a score whose denominator is 0 (no predicted / no true entities): 0 (default) or 1.
-Returns:
-    precision, recall, f1, accuracy: floats.
-"""
+from hezar_accel.metrics import scoring
+from hezar_accel.metrics.loading import SEQEVAL_SCHEMES
 
 
 def _strict_entities(sequences, scheme: str, suffix: bool) -> set:
@@ -130,21 +119,22 @@ def _joined(sequences) -> list[str]:
     return flat
 
 
-class Seqeval(evaluate.Metric):
+class Seqeval(scoring.LocalMetric):
     """seqeval over string tag sequences."""
 
-    def _info(self):
-        return evaluate.MetricInfo(
-            description=_DESCRIPTION,
-            citation="",
-            inputs_description=_KWARGS_DESCRIPTION,
-            features=datasets.Features(
-                {
-                    "predictions": datasets.Sequence(datasets.Value("string")),
-                    "references": datasets.Sequence(datasets.Value("string")),
-                }
-            ),
-        )
+    DESCRIPTION = "Entity precision/recall/F1 (micro over entities) and token accuracy over tag sequences."
+    INPUTS = f"""
+Args:
+    predictions: predicted tag sequences (lists of strings).
+    references: reference tag sequences, same lengths as the predictions.
+    scheme: None (lenient CoNLL matching) or one of {', '.join(SEQEVAL_SCHEMES)} (strict matching).
+    suffix: True when tags are written as PER-B instead of B-PER.
+    zero_division: value of a score whose denominator is 0 (no predicted / no true entities): 0 (default) or 1.
+Returns:
+    precision, recall, f1, accuracy: floats.
+"""
+    FEATURES = datasets.Features({"predictions": datasets.Sequence(datasets.Value("string")),
+                                  "references": datasets.Sequence(datasets.Value("string"))})
 
     def _update_statistics(self, statistics, predictions, references, scheme=None, suffix=False, zero_division=0):
         """Fold one batch into ``statistics`` (``{}`` before the first batch) and return it.
@@ -152,8 +142,8 @@ class Seqeval(evaluate.Metric):
         Keys: ``true_entities``, ``predicted_entities``, ``correct_entities``, ``tokens``, ``correct_tokens``, plus
         the lenient extraction's carried positions. Batches must come in corpus order.
         """
-        if scheme is not None and scheme not in _SCHEMES:
-            valid = ", ".join(_SCHEMES)
+        if scheme is not None and scheme not in SEQEVAL_SCHEMES:
+            valid = ", ".join(SEQEVAL_SCHEMES)
             raise ValueError(f"seqeval: scheme={scheme!r} is not supported; use None or one of {valid}")
         if zero_division not in (0, 1, "warn"):
             raise ValueError(f"seqeval: zero_division={zero_division!r} is not supported; use 0 or 1")
