@@ -25,7 +25,10 @@ def main(argv=None) -> int:
         trainer = build_trainer(recipe)
         results = trainer.train()
     except HezarAccelError as e:
-        print(f"error: {e}", file=sys.stderr)
+        # Every process meets the same invalid input; one copy of the message is enough (the launcher then reports
+        # that its workers exited with status 2).
+        if int(os.environ.get("RANK", "0")) == 0:
+            print(f"error: {e}", file=sys.stderr)
         return 2
     if trainer.accelerator.is_main_process:
         print("final evaluation:", {k: round(v, 4) for k, v in results.items()})

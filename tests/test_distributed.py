@@ -63,6 +63,17 @@ def test_two_process_evaluation_gives_exactly_the_one_process_metrics_on_an_unev
     assert {k: v for k, v in single.items() if k != "loss"} == {k: v for k, v in double.items() if k != "loss"}
     # The loss is a float32 mean per batch, and batches differ: equal up to float32 rounding, not bitwise.
     assert double["loss"] == pytest.approx(single["loss"], rel=1e-6)
+    # Trainer.predict: every sample once, in dataset order, the same under 2 processes; its metrics are evaluate's.
+    one, two = (read_lines(os.path.join(str(tmp_path / n), "predictions.jsonl")) for n in ("one", "two"))
+    assert len(one) == 21 and one == two
+    with open(os.path.join(str(tmp_path / "two"), "predict.json")) as f:
+        predicted = json.load(f)
+    assert {k: v for k, v in predicted.items() if k != "loss"} == {k: v for k, v in double.items() if k != "loss"}
+
+
+def read_lines(path):
+    with open(path, encoding="utf-8") as f:
+        return [json.loads(line) for line in f]
 
 
 def test_kill_and_resume_under_two_processes_is_bitwise_equal_to_the_uninterrupted_run(tmp_path, text_data):

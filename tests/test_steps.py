@@ -34,11 +34,16 @@ def test_the_same_run_on_two_processes_halves_the_steps_per_epoch():
     assert (one.steps_per_epoch, two.steps_per_epoch) == (10, 5)
 
 
-def test_intervals_longer_than_the_run_are_refused_together():
-    with pytest.raises(ConfigError) as e:
-        plan_steps(10, 1, 1, None, save_steps=500, eval_steps=11, warmup_steps=20)
-    assert len(e.value.problems) == 3
-    assert "save_steps: 500" in str(e.value) and "10 total steps" in str(e.value)
+def test_intervals_longer_than_the_run_are_clamped_to_it_with_a_note():
+    plan = plan_steps(10, 1, None, 5, save_steps=500, log_steps=20, eval_steps=3)  # a max_steps: 5 smoke run
+    assert (plan.save_steps, plan.log_steps, plan.eval_steps) == (5, 5, 3)
+    assert plan.notes == ("save_steps: 500 is more than the run's 5 total steps; using 5",
+                          "log_steps: 20 is more than the run's 5 total steps; using 5")
+
+
+def test_a_warmup_longer_than_the_run_is_refused():
+    with pytest.raises(ConfigError, match="warmup_steps: 20 is more than the run's 10 total steps"):
+        plan_steps(10, 1, 1, None, warmup_steps=20)
 
 
 def test_an_empty_dataloader_is_refused():

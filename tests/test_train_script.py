@@ -67,3 +67,14 @@ def test_two_processes_share_the_tokenizer_the_main_process_trained(tmp_path, te
     latest = find_latest(str(tmp_path / "out" / "checkpoints"))
     assert latest.endswith("%08d" % 2)  # 64 samples / (16 x 2 processes)
     assert Model.load(latest).preprocessor.vocab_size == Model.load(latest).config.vocab_size
+
+
+@pytest.mark.distributed
+def test_a_bad_recipe_under_two_processes_prints_its_error_once(tmp_path, text_data):
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "ACCELERATE_USE_CPU": "1"}
+    command = [sys.executable, "-m", "accelerate.commands.launch", "--config_file",
+               os.path.join(REPO, "accelerate_configs", "cpu.yaml"), SCRIPT, recipe(tmp_path, text_data),
+               "trainer.optimizer=adamm"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env)
+    assert result.returncode != 0
+    assert (result.stdout + result.stderr).count("optimizer: `adamm` is not valid") == 1

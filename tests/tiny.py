@@ -54,10 +54,12 @@ def make_tokenizer(data_folder: str):
     return Preprocessor.load(os.path.join(data_folder, "tokenizer"))
 
 
-def make_model(id2label: dict, vocab_size: int, seed: int = 0, dropout: float = 0.1):
+def make_model(id2label: dict, vocab_size: int, seed: int | None = 0, dropout: float = 0.1):
+    """A 1-layer BERT classifier; ``seed`` None keeps whatever the global RNG holds (as a model_init does)."""
     from hezar_accel.models import BertTextClassification, BertTextClassificationConfig
 
-    torch.manual_seed(seed)
+    if seed is not None:
+        torch.manual_seed(seed)
     config = BertTextClassificationConfig(id2label=id2label, vocab_size=vocab_size, hidden_size=32,
                                           num_hidden_layers=1, num_attention_heads=2, intermediate_size=64,
                                           max_position_embeddings=32, hidden_dropout_prob=dropout,
@@ -65,19 +67,24 @@ def make_model(id2label: dict, vocab_size: int, seed: int = 0, dropout: float = 
     return BertTextClassification(config)
 
 
-def build_trainer(output_dir: str, data_folder: str, dropout: float = 0.1, **overrides):
-    """A complete tiny text-classification Trainer over ``data_folder`` (made by make_text_data)."""
+def build_trainer(output_dir: str, data_folder: str, dropout: float = 0.1, model_init=None, callbacks=(),
+                  **overrides):
+    """A complete tiny text-classification Trainer over ``data_folder`` (made by make_text_data).
+
+    ``model_init`` and ``callbacks`` go to the Trainer (with ``model_init`` the test's function builds the model);
+    the other keyword arguments are TrainerConfig fields.
+    """
     from hezar_accel.data import Dataset
     from hezar_accel.trainer import Trainer, TrainerConfig
 
     tokenizer = make_tokenizer(data_folder)
     train = Dataset.load(data_folder, split="train", preprocessor=tokenizer)
     test = Dataset.load(data_folder, split="test", preprocessor=tokenizer)
-    model = make_model(train.config.id2label, tokenizer.vocab_size, dropout=dropout)
+    model = None if model_init else make_model(train.config.id2label, tokenizer.vocab_size, dropout=dropout)
     settings = dict(output_dir=output_dir, task="text_classification", device="cpu", num_epochs=3, batch_size=8,
                     optimizer="adamw", learning_rate=1e-2, log_steps=4, show_progress_bar=False, log_with=None,
                     metrics=["accuracy", "f1"])
     settings.update(overrides)
     config = TrainerConfig(**settings)
     return Trainer(config, model, train_dataset=train, eval_dataset=test, data_collator=train.data_collator,
-                   preprocessor=tokenizer)
+                   preprocessor=tokenizer, callbacks=callbacks, model_init=model_init)

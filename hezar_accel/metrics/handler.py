@@ -182,12 +182,16 @@ class MetricsHandler:
         """Per-metric adjustment of the decoded inputs (e.g. text normalization); the default passes them through."""
         return predictions, references
 
-    def add_batch(self, predictions, labels) -> None:
+    def add_batch(self, predictions, labels, keep: bool = False) -> tuple[list, list] | None:
         """Decode one gathered batch and feed it to every metric.
 
         Args:
             predictions: gathered predictions (numpy array or tensor), padded with :attr:`pad_index` along dim 1.
             labels: gathered labels, same batch size, padded likewise.
+            keep: also return the decoded batch, readable (class names instead of ids), for ``Trainer.predict``.
+
+        Returns:
+            ``(predictions, references)`` as :meth:`readable` lists when ``keep``, else None.
 
         Raises:
             ValueError: batch sizes differ, or an id has no label in ``id2label``.
@@ -197,11 +201,20 @@ class MetricsHandler:
             raise ValueError(
                 f"{type(self).__name__}.add_batch: {predictions.shape[0]} predictions but {labels.shape[0]} labels"
             )
-        if not self._metrics:
-            return
+        if not self._metrics and not keep:
+            return None
         decoded_predictions, decoded_references = self.decode(predictions, labels)
         for name, metric in self._metrics.items():
             metric.add_batch(*self.metric_inputs(name, decoded_predictions, decoded_references))
+        return (self.readable(decoded_predictions), self.readable(decoded_references)) if keep else None
+
+    def readable(self, decoded: list) -> list:
+        """Decoded values as a person reads them: class ids become ``id2label`` names (other values pass through)."""
+        id2label = config_value(self.model_config, "id2label")
+        if not id2label or not decoded or not isinstance(decoded[0], int):
+            return list(decoded)
+        names = {int(k): v for k, v in id2label.items()}
+        return [names.get(i, i) for i in decoded]
 
     def compute(self) -> dict[str, float]:
         """Compute every metric over everything added since the last compute, then reset for the next evaluation.

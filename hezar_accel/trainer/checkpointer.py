@@ -43,6 +43,7 @@ class Checkpointer:
         self.accelerator, self.config, self.state, self.weights = accelerator, config, state, weights
         self.loss, self.data_order, self.scheduler, self.optimizer, self.plan = loss, data_order, scheduler, optimizer, plan
         self.uploader: HubUploader | None = None
+        self.last_saved: str | None = None  # the folder of the last save, on the main process
         self._finalizer = ckpt.CheckpointFinalizer()
         weights.store_once_in_checkpoints()
 
@@ -55,17 +56,19 @@ class Checkpointer:
         return ckpt.find_latest(self.root)
 
     # -- saving ------------------------------------------------------------------------------------------------------
-    def maybe_save(self, epoch_end: int | None = None) -> str | None:
+    def maybe_save(self, epoch_end: int | None = None) -> bool:
         """Save when one is due: every ``save_steps`` updates mid-epoch, or at the end of epoch ``epoch_end`` (every
-        ``save_freq``-th epoch, and the run's last). Returns the folder on the main process when it saved."""
+        ``save_freq``-th epoch, and the run's last). Returns whether it saved (the same on every process)."""
         if not self.config.save_enabled:
-            return None
+            return False
         step, plan = self.state.global_step, self.plan
         if epoch_end is None:
             due = plan.is_due(plan.save_steps, step)
         else:
             due = epoch_end >= plan.num_epochs or step >= plan.total_steps or epoch_end % (self.config.save_freq or 1) == 0
-        return self.save() if due else None
+        if due:
+            self.save()
+        return due
 
     def save(self) -> str | None:
         """Stage ``checkpoints/<step>/`` (all bytes written before returning) and seal it in the background.
@@ -109,7 +112,8 @@ class Checkpointer:
         if not acc.is_main_process:
             return None
         self._finalizer.submit(partial(self._finalize, step, state.best_checkpoint))
-        return os.path.join(root, ckpt.checkpoint_name(step))
+        self.last_saved = os.path.join(root, ckpt.checkpoint_name(step))
+        return self.last_saved
 
     def _finalize(self, step: int, best_checkpoint: str | None) -> None:
         """Background part of a save: seal and rename the staged folder, then point at it, prune, hand it to the Hub."""

@@ -42,6 +42,8 @@ class TrainerConfig(Config):
     device: str = _doc("`cuda` (falls back to CPU when no GPU is visible) or `cpu` to force the CPU.", "cuda")
     num_epochs: int | None = _doc("Passes over the training data. None = derived from max_steps.", None)
     init_weights_from: str | None = _doc("Model folder/Hub id/weights file whose matching tensors initialise the model. None = off.")
+    init_weights_strict: bool = _doc("Refuse init_weights_from when it matches less than half of the model's tensors (name "
+                                     "and shape): the run would train mostly from scratch. False = accept any match.", True)
     resume_from_checkpoint: bool | str | None = _doc("True = latest complete checkpoint in checkpoints_dir; a path = that one; a Hub repo id = a "
                                                      "pushed checkpoint (weights + trainer state; optimizer/scheduler/RNG only if "
                                                      "it holds accelerate/). None/False = fresh run.")
@@ -71,6 +73,10 @@ class TrainerConfig(Config):
     save_steps: int | float | None = _doc("Also save every N updates mid-epoch (int) or every fraction of all updates. None = off.")
     save_total_limit: int | None = _doc("Keep only the newest N checkpoints (plus the best). None = keep all.")
     load_best_model_at_end: bool = _doc("After training, load the weights of the best checkpoint.", False)
+    early_stopping_patience: int | None = _doc("Stop when metric_for_best_model has not improved for this many evaluations in a "
+                                               "row (epoch ends and eval_steps). None = off.")
+    early_stopping_threshold: float = _doc("How much better than the best so far an evaluation must be to count as an "
+                                           "improvement (in the metric's unit; 0 = any improvement).", 0.0)
     log_steps: int | float | None = _doc("Log train loss/LR/throughput every N updates (or fraction). None = once per epoch.")
     eval_steps: int | float | None = _doc("Also evaluate every N updates mid-epoch (or fraction). None = only at epoch ends.")
     checkpoints_dir: str = _doc("Checkpoints folder, relative to output_dir.", "checkpoints")
@@ -183,6 +189,7 @@ _FINITE_RANGES = {
     "save_steps": "an int >= 1 (updates) or a fraction in (0, 1]; null = off",
     "log_steps": "an int >= 1 (updates) or a fraction in (0, 1]; null = once per epoch",
     "eval_steps": "an int >= 1 (updates) or a fraction in (0, 1]; null = only at epoch ends",
+    "early_stopping_threshold": "a number >= 0 (0 = any improvement)",
 }
 
 
@@ -214,6 +221,12 @@ def _check_ranges(c: TrainerConfig) -> list[str]:
     problems += _positive("gradient_accumulation_steps", c.gradient_accumulation_steps)
     problems += _positive("num_dataloader_workers", c.num_dataloader_workers, 0)
     problems += _positive("save_total_limit", c.save_total_limit) + _positive("save_freq", c.save_freq)
+    problems += _positive("early_stopping_patience", c.early_stopping_patience)
+    if "early_stopping_threshold" not in not_finite and c.early_stopping_threshold < 0:
+        problems.append(f"early_stopping_threshold: {c.early_stopping_threshold} must be >= 0 (0 = any improvement)")
+    if c.early_stopping_patience is not None and not c.do_evaluate:
+        problems.append("early_stopping_patience: needs evaluations, but do_evaluate is false; set do_evaluate: true "
+                        "(and pass an eval_dataset) or early_stopping_patience: null")
     lr, decay = finite.get("learning_rate"), finite.get("weight_decay")
     clip, warmup = finite.get("max_grad_norm"), finite.get("warmup_steps")
     if lr is not None and not lr > 0:

@@ -2,33 +2,74 @@
 
 from __future__ import annotations
 
+import json
+import os
+from dataclasses import dataclass, field
+
 import torch
 from tqdm.auto import tqdm
 
 from ..constants import TQDM_BAR_FORMAT
 
 
-def evaluation_loop(trainer) -> dict[str, float]:
-    """Run ``trainer.evaluation_step`` over the eval dataloader and compute the metrics once.
+@dataclass
+class PredictionOutput:
+    """What ``Trainer.predict`` returns.
+
+    Attributes:
+        predictions: one readable prediction per sample (class name, tag list or text), in dataset order.
+        references: the matching labels, read the same way.
+        metrics: ``{"loss": ..., <metric>: ...}`` over the whole dataset, as ``Trainer.evaluate`` computes them.
+    """
+
+    predictions: list = field(default_factory=list)
+    references: list = field(default_factory=list)
+    metrics: dict = field(default_factory=dict)
+
+    def write_jsonl(self, path: str | os.PathLike) -> None:
+        """Write one ``{"prediction": ..., "reference": ...}`` JSON object per line (UTF-8, Persian kept readable)."""
+        folder = os.path.dirname(os.fspath(path))
+        if folder:
+            os.makedirs(folder, exist_ok=True)
+        with open(path, "w", encoding="utf-8") as f:
+            for prediction, reference in zip(self.predictions, self.references):
+                f.write(json.dumps({"prediction": _plain(prediction), "reference": _plain(reference)},
+                                   ensure_ascii=False) + "\n")
+
+
+def _plain(value):
+    return value.tolist() if hasattr(value, "tolist") else value
+
+
+def evaluation_loop(trainer, dataloader=None, kept: list | None = None) -> dict[str, float]:
+    """Run ``trainer.evaluation_step`` over an evaluation dataloader and compute the metrics once.
 
     Variable-length predictions and labels are padded across processes (so every process gathers tensors of one
     shape and none waits forever), gathered with ``gather_for_metrics`` (which drops the samples duplicated to even
     out the last batches) and fed to the metrics batch by batch. The loss is the mean over every target (token or
     sample, as the model's loss averages) of the whole set; the duplicated tail samples are left out of it too, so
-    it equals the single-process value up to float rounding.
+    it equals the single-process value up to float rounding. The progress bar shows the running mean loss.
+
+    Args:
+        trainer: the Trainer (its model, steps, metrics handler and accelerator).
+        dataloader: a prepared evaluation dataloader; default the Trainer's.
+        kept: when given, every sample's readable ``(prediction, reference)`` is appended, in dataset order, once
+            over all processes (``Trainer.predict``).
 
     Returns:
         ``{"loss": ..., <metric>: ...}``.
     """
     acc, handler = trainer.accelerator, trainer.metrics_handler
+    dataloader = trainer.eval_dataloader if dataloader is None else dataloader
     trainer.model.eval()
     handler.reset()
     pad = handler.pad_index
     loss_sum = torch.zeros((), dtype=torch.float64, device=acc.device)
     count = torch.zeros((), dtype=torch.float64, device=acc.device)
     show = trainer.config.show_progress_bar and acc.is_local_main_process
-    for input_batch in tqdm(trainer.eval_dataloader, desc="Evaluating", unit="batch", bar_format=TQDM_BAR_FORMAT,
-                            ascii=" #", leave=False, disable=not show):
+    bar = tqdm(dataloader, desc="Evaluating", unit="batch", bar_format=TQDM_BAR_FORMAT, ascii=" #", leave=False,
+               disable=not show)
+    for input_batch in bar:
         out = trainer.evaluation_step(trainer.prepare_input_batch(input_batch))
         predictions, labels = out["predictions"], out["labels"]
         if predictions.dim() > 1:
@@ -40,7 +81,11 @@ def evaluation_loop(trainer) -> dict[str, float]:
             loss_sum += batch_loss.detach().double() * targets
             count += targets
         predictions, labels = acc.gather_for_metrics((predictions, labels))
-        handler.add_batch(predictions.cpu().numpy(), labels.cpu().numpy())
+        decoded = handler.add_batch(predictions.cpu().numpy(), labels.cpu().numpy(), keep=kept is not None)
+        if decoded is not None:
+            kept.extend(zip(*decoded))
+        if show:  # this process's running mean loss; the bar is only drawn on the main process
+            bar.set_postfix(loss=f"{(loss_sum / count.clamp(min=1)).item():.4f}")
     if acc.num_processes > 1:
         loss_sum, count = acc.reduce(loss_sum, reduction="sum"), acc.reduce(count, reduction="sum")
     results = {"loss": (loss_sum / count).item() if count.item() > 0 else float("nan")}

@@ -59,6 +59,9 @@ def info_rows(trainer) -> dict[str, object]:
         "Checkpoints Path": c.checkpoints_path,
         "Logs Path": f"{c.logs_path}/{trainer.state.run_name}",
         "Resumed From": f"{resumed.checkpoint} (step {resumed.step})" if resumed else "N/A",
+        "Initial Weights": f"fingerprint {trainer.initial_weights_fingerprint} (seed {c.seed})",
+        "Adjusted": "; ".join(plan.notes) or "nothing",
+        "Callbacks": ", ".join(type(cb).__name__ for cb in trainer.callbacks.callbacks) or "none",
     }
 
 
@@ -74,3 +77,31 @@ def _schedule_line(trainer) -> str:
     resumed = getattr(trainer, "resumed", None)
     refit = f"; {resumed.schedule_note}" if resumed and resumed.schedule_note else ""
     return f"{trainer.config.lr_scheduler or 'constant'} ({phase}{refit})"
+
+
+class EvaluationTable:
+    """The evaluations of a run as a table on the console: a header once, then one row per evaluation.
+
+    Args:
+        print_fn: prints on the main process only (``accelerator.print``).
+    """
+
+    def __init__(self, print_fn):
+        self.print = print_fn
+        self.columns: list[str] | None = None
+        self.widths: list[int] = []
+
+    def row(self, epoch: int, step: int, train_loss: float | None, results: dict[str, float], best_name: str,
+            best_value: float | None, best_step: int | None) -> None:
+        """Print one evaluation: epoch, step, train loss, each result, and the best ``best_name`` so far."""
+        columns = ["epoch", "step", "train loss", *(f"eval {k}" for k in results), f"best {best_name}"]
+        cells = [str(epoch), str(step), _number(train_loss), *(_number(v) for v in results.values()),
+                 f"{_number(best_value)} (step {best_step})" if best_value is not None else "-"]
+        if columns != self.columns:  # a header when the columns first appear (or change); its widths hold after
+            self.columns, self.widths = columns, [max(len(c), len(v), 8) for c, v in zip(columns, cells)]
+            self.print(" | ".join(c.ljust(w) for c, w in zip(columns, self.widths)))
+        self.print(" | ".join(v.ljust(w) for v, w in zip(cells, self.widths)))
+
+
+def _number(value) -> str:
+    return "-" if value is None else f"{value:.4f}"

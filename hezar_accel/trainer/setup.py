@@ -22,6 +22,22 @@ def _nearest_existing(path: str) -> str:
     return path
 
 
+def check_model_source(config, model, model_init) -> None:
+    """The Trainer gets a model, or a ``model_init`` that builds it once seeded; not both, not neither.
+
+    Raises:
+        TypeError: ``config`` is not a TrainerConfig. ConfigError: both or neither of model and model_init.
+    """
+    if not isinstance(config, TrainerConfig):
+        raise TypeError(f"config must be a TrainerConfig, got {type(config).__name__}; build one with TrainerConfig(...)")
+    if model is not None and model_init is not None:
+        raise ConfigError("Trainer inputs", ["model_init: given together with a model; pass one of them (model_init "
+                                             "builds the model after seeding, so runs with one seed start alike)"])
+    if model_init is not None and not callable(model_init):
+        raise ConfigError("Trainer inputs", [f"model_init: {model_init!r} is not callable; pass a function that "
+                                             "returns the model"])
+
+
 def check_inputs(config, model, train_dataset, eval_dataset) -> None:
     """Refuse unusable inputs before anything is built, with every problem in one message.
 
@@ -32,7 +48,7 @@ def check_inputs(config, model, train_dataset, eval_dataset) -> None:
         raise TypeError(f"config must be a TrainerConfig, got {type(config).__name__}; build one with TrainerConfig(...)")
     problems = []
     if model is None:
-        problems.append("model: required; pass the model to train")
+        problems.append("model: required; pass the model to train (or model_init, a function that builds it)")
     else:
         model_task = getattr(getattr(model, "config", None), "task", None)
         if model_task is not None and str(model_task) != str(config.task):
@@ -91,14 +107,8 @@ def build_dataloaders(config: TrainerConfig, train_dataset, eval_dataset, collat
     Both get their own generator, so creating their iterators never draws from the global torch RNG: a resumed run's
     dropout stream then continues exactly where the interrupted one stopped.
     """
-    workers = config.num_dataloader_workers
-    common = {"num_workers": workers, "pin_memory": pin_memory and config.dataloader_pin_memory,
-              "persistent_workers": workers > 0}
-    evaluation = None
-    if eval_dataset is not None:
-        evaluation = DataLoader(eval_dataset, batch_size=config.eval_batch_size or config.batch_size, shuffle=False,
-                                collate_fn=getattr(eval_dataset, "data_collator", None) or collator,
-                                generator=torch.Generator().manual_seed(config.seed), **common)
+    common = _loader_options(config, pin_memory)
+    evaluation = build_eval_dataloader(config, eval_dataset, collator, pin_memory) if eval_dataset is not None else None
     if train_dataset is None:
         return None, evaluation
     lengths = train_dataset.lengths() if config.group_by_length and hasattr(train_dataset, "lengths") else None
@@ -109,6 +119,19 @@ def build_dataloaders(config: TrainerConfig, train_dataset, eval_dataset, collat
     train = DataLoader(train_dataset, batch_size=config.batch_size, sampler=sampler, collate_fn=collator,
                        generator=torch.Generator().manual_seed(config.seed), **common)
     return train, evaluation
+
+
+def _loader_options(config: TrainerConfig, pin_memory: bool) -> dict:
+    workers = config.num_dataloader_workers
+    return {"num_workers": workers, "pin_memory": pin_memory and config.dataloader_pin_memory,
+            "persistent_workers": workers > 0}
+
+
+def build_eval_dataloader(config: TrainerConfig, dataset, collator, pin_memory: bool) -> DataLoader:
+    """An evaluation dataloader over ``dataset`` in its own order (its own collator when it has one)."""
+    return DataLoader(dataset, batch_size=config.eval_batch_size or config.batch_size, shuffle=False,
+                      collate_fn=getattr(dataset, "data_collator", None) or collator,
+                      generator=torch.Generator().manual_seed(config.seed), **_loader_options(config, pin_memory))
 
 
 def epoch_dataloader(accelerator, dataloader, epoch: int, skip_batches: int):

@@ -27,6 +27,7 @@ class TrainerState:
         loss_sums / loss_counts: per process, the running train-loss sums of the epoch and of the current logging
             window (``[epoch_sum, window_sum]``) and their micro-batch counts; restored exactly on resume.
         data_check: per process, a fingerprint of the data order and the settings that shape it.
+        callback_states: each stateful callback's state by name (e.g. early stopping's best value and count).
         log_history: evaluation results by global step (for reports; the CSV is the full log).
     """
 
@@ -42,6 +43,7 @@ class TrainerState:
     loss_sums: list = field(default_factory=list)
     loss_counts: list = field(default_factory=list)
     data_check: dict = field(default_factory=dict)
+    callback_states: dict = field(default_factory=dict)
     log_history: list = field(default_factory=list)
 
     def to_dict(self) -> dict:

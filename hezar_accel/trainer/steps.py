@@ -24,6 +24,7 @@ class StepPlan:
         total_steps: optimizer updates of the whole run (the LR schedule's length).
         warmup_steps: updates of linear warm-up.
         save_steps / log_steps / eval_steps: interval in updates, or None when off.
+        notes: what was adjusted to fit the run (an interval longer than the run is clamped to it), to print once.
     """
 
     batches_per_epoch: int
@@ -34,20 +35,23 @@ class StepPlan:
     save_steps: int | None
     log_steps: int | None
     eval_steps: int | None
+    notes: tuple[str, ...] = ()
 
     def is_due(self, interval: int | None, global_step: int) -> bool:
         """Whether an every-``interval`` event (save/log/eval) falls on ``global_step``."""
         return interval is not None and global_step % interval == 0
 
 
-def _resolve(name: str, value: int | float | None, total_steps: int, problems: list[str]) -> int | None:
+def _resolve(name: str, value: int | float | None, total_steps: int, notes: list[str]) -> int | None:
     if value is None:
         return None
     if isinstance(value, float):
         return max(1, math.ceil(value * total_steps))
     if value > total_steps:
-        problems.append(f"{name}: {value} is more than the run's {total_steps} total steps, so it would never happen; "
-                        f"use at most {total_steps}, a fraction in (0, 1], or None")
+        # A short run (a smoke test with max_steps: 5 under a recipe's log_steps: 20) would otherwise never log,
+        # evaluate or save mid-run; at the run's end every event happens anyway.
+        notes.append(f"{name}: {value} is more than the run's {total_steps} total steps; using {total_steps}")
+        return total_steps
     return int(value)
 
 
@@ -67,7 +71,7 @@ def plan_steps(batches_per_epoch: int, gradient_accumulation_steps: int, num_epo
         The :class:`StepPlan`.
 
     Raises:
-        ConfigError: an empty dataloader, or intervals larger than the whole run (all problems together).
+        ConfigError: an empty dataloader, or a warm-up longer than the whole run.
     """
     if batches_per_epoch < 1:
         raise ConfigError("training data", ["batch_size: the training dataloader yields no batch per process; "
@@ -79,6 +83,7 @@ def plan_steps(batches_per_epoch: int, gradient_accumulation_steps: int, num_epo
     else:
         total_steps = steps_per_epoch * int(num_epochs)
     problems: list[str] = []
+    notes: list[str] = []
     warmup = math.floor(warmup_steps * total_steps) if isinstance(warmup_steps, float) else int(warmup_steps)
     if warmup > total_steps:
         problems.append(f"warmup_steps: {warmup_steps} is more than the run's {total_steps} total steps")
@@ -88,9 +93,10 @@ def plan_steps(batches_per_epoch: int, gradient_accumulation_steps: int, num_epo
         num_epochs=int(num_epochs),
         total_steps=total_steps,
         warmup_steps=warmup,
-        save_steps=_resolve("save_steps", save_steps, total_steps, problems),
-        log_steps=_resolve("log_steps", log_steps, total_steps, problems),
-        eval_steps=_resolve("eval_steps", eval_steps, total_steps, problems),
+        save_steps=_resolve("save_steps", save_steps, total_steps, notes),
+        log_steps=_resolve("log_steps", log_steps, total_steps, notes),
+        eval_steps=_resolve("eval_steps", eval_steps, total_steps, notes),
+        notes=tuple(notes),
     )
     if problems:
         raise ConfigError("TrainerConfig (against the prepared data)", problems)

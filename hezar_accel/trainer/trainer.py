@@ -25,20 +25,25 @@ from ..constants import TQDM_BAR_FORMAT, NanPolicy
 from ..errors import CheckpointError, ConfigError
 from ..metrics import get_metrics_handler_class
 from ..models import Model
+from .callbacks import CallbackList, EarlyStoppingCallback
 from .checkpoint import checkpoint_name
 from .checkpointer import Checkpointer
 from .config import TrainerConfig
 from .data_order import DataOrder
-from .evaluation import evaluation_loop
+from .evaluation import PredictionOutput, evaluation_loop
 from .guards import NonFiniteTracker, StopSignal, TrainingPreempted, all_finite, non_finite_error
-from .info import format_info, info_rows
+from .info import EvaluationTable, format_info, info_rows
 from .loggers import RunLog
 from .optim import SchedulerStepper, build_optimizer, build_scheduler, set_schedule_length
 from .resume import ResumeReport
-from .setup import build_dataloaders, check_inputs, check_precision, epoch_dataloader, loss_scales, update_groups
+from .setup import (build_dataloaders, build_eval_dataloader, check_inputs, check_model_source, check_precision, epoch_dataloader, loss_scales,
+                    update_groups)
 from .state import TrainerState
 from .steps import plan_steps
-from .weights import ModelWeights
+from .weights import ModelWeights, weights_fingerprint
+
+# init_weights_from must match at least this share of the model's tensors unless init_weights_strict is false.
+INIT_WEIGHTS_MIN_SHARE = 0.5
 
 
 class Trainer:
@@ -58,20 +63,31 @@ class Trainer:
         metrics_handler: custom metrics handler; default: the task's.
         optimizer: custom optimizer (over ``model``'s parameters); default: built from the config.
         lr_scheduler: custom LR scheduler; default: built from the config.
+        callbacks: :class:`~.callbacks.TrainerCallback` objects, called in this order (early stopping is added from
+            the config's ``early_stopping_patience``).
+        model_init: builds the model (instead of ``model``) after the Trainer has seeded every RNG with
+            ``config.seed``, so two runs with the same seed start from the same weights; a model built before the
+            Trainer is created starts from whatever the RNG held then.
 
     Raises:
         ConfigError: invalid inputs (all problems in one message) before anything is built.
     """
 
-    def __init__(self, config: TrainerConfig, model: Model, train_dataset=None, eval_dataset=None,
+    def __init__(self, config: TrainerConfig, model: Model | None = None, train_dataset=None, eval_dataset=None,
                  data_collator: Callable | None = None, preprocessor=None, metrics_handler=None,
-                 optimizer: torch.optim.Optimizer | None = None, lr_scheduler=None):
+                 optimizer: torch.optim.Optimizer | None = None, lr_scheduler=None, callbacks=(),
+                 model_init: Callable[[], Model] | None = None):
+        check_model_source(config, model, model_init)
+        set_seed(config.seed)
+        if model_init is not None:
+            model = model_init()  # after seeding: the initial weights are a function of config.seed
         check_inputs(config, model, train_dataset, eval_dataset)
         self.config = config
-        set_seed(config.seed)
         self.accelerator = self._build_accelerator()
         model.preprocessor = preprocessor if preprocessor is not None else getattr(model, "preprocessor", None)
         self.init_weights_report = self._init_weights(model)
+        # Before any wrapping or sharding: what the banner shows, to tell two runs' starting points apart.
+        self.initial_weights_fingerprint = weights_fingerprint(model)
         self.train_dataset, self.eval_dataset = train_dataset, eval_dataset
         self.data_collator = data_collator or getattr(train_dataset, "data_collator", None)
         train_dl, eval_dl = build_dataloaders(config, train_dataset, eval_dataset, self.data_collator,
@@ -110,6 +126,14 @@ class Trainer:
         self.scheduler_stepper = SchedulerStepper(self.accelerator, self.lr_scheduler)
         self.nonfinite = NonFiniteTracker(self.accelerator.device)
         self.stop_signal = StopSignal()
+        self.callbacks = CallbackList()
+        for callback in callbacks or ():
+            self.add_callback(callback)
+        if config.early_stopping_patience is not None:
+            self.add_callback(EarlyStoppingCallback(config.early_stopping_patience, config.early_stopping_threshold))
+        self.evaluation_table = EvaluationTable(self.accelerator.print)
+        self.last_evaluation: dict[str, float] = {}
+        self._other_eval_loaders: dict[int, tuple] = {}
         self._loss_params = None
         self._micro_scale = None  # the current micro-batch's loss weight (see setup.loss_scales)
         self._skip_update = False
@@ -133,14 +157,25 @@ class Trainer:
         )
 
     def _init_weights(self, model: Model):
-        if not self.config.init_weights_from:
+        source = self.config.init_weights_from
+        if not source:
             return None
-        report = model.load_matching_weights(self.config.init_weights_from)
-        if not report.loaded:
-            raise ConfigError("TrainerConfig", [f"init_weights_from: `{self.config.init_weights_from}` shares no "
-                                                f"tensor (name and shape) with {type(model).__name__}: {report.summary()}"])
-        self.accelerator.print(f"init_weights_from {self.config.init_weights_from}: {report.summary()}")
+        report = model.load_matching_weights(source)
+        own = len(report.loaded) + len(report.missing) + len(report.mismatched)
+        matched = f"matched {len(report.loaded)} of the model's {own} tensors ({len(report.loaded) / max(own, 1):.0%})"
+        if not report.loaded or (self.config.init_weights_strict
+                                 and len(report.loaded) < INIT_WEIGHTS_MIN_SHARE * own):
+            raise ConfigError("TrainerConfig", [
+                f"init_weights_from: `{source}` {matched} of {type(model).__name__} by name and shape, so training "
+                f"would start mostly from scratch ({report.summary()}). Point it at weights of this architecture "
+                "(e.g. a folder saved from the same model family), or set init_weights_strict: false to accept a "
+                "partial match"])
+        self.accelerator.print(f"init_weights_from {source}: {matched}; {report.summary()}")
         return report
+
+    def add_callback(self, callback) -> None:
+        """Add a :class:`~.callbacks.TrainerCallback` (its hooks run after those added before it)."""
+        self.callbacks.add(callback, self)
 
     @property
     def unwrapped_model(self) -> Model:
@@ -227,33 +262,41 @@ class Trainer:
             raise ConfigError("Trainer", ["train_dataset: required to train; this Trainer was built to evaluate only"])
         self.resume(resume_from_checkpoint if resume_from_checkpoint is not None else self.config.resume_from_checkpoint)
         self.print_info()
+        self.callbacks.call("on_train_begin", self.state)
         self.stop_signal.install(self.accelerator.num_processes)
         try:
             results = self._epochs()
         finally:
             self.stop_signal.uninstall()
             self.checkpointer.wait()  # the last save's background part (fsync, rename) ends with train()
+        self.callbacks.call("on_train_end", self.state)
         self.finish()
         return results
 
     def _epochs(self) -> dict[str, float]:
-        results = train_results = {}
+        train_results = {}
+        control = self.callbacks.control
         # An epoch whose updates are all done but whose end (evaluation, log row, save) is not - a run stopped by a
         # signal in its last update - still runs that end, without an update.
-        while self.state.epoch <= self.plan.num_epochs and (self.state.global_step < self.plan.total_steps
-                                                             or self.state.epoch_step > 0):
+        while (self.state.epoch <= self.plan.num_epochs and not control.should_stop
+               and (self.state.global_step < self.plan.total_steps or self.state.epoch_step > 0)):
             epoch = self.state.epoch
             train_results = self.inner_training_loop(epoch)
+            if control.should_stop:  # a callback stopped the run mid-epoch; its requests were handled there
+                break
             self._raise_if_non_finite()
             self.scheduler_stepper.settle()
-            results = self.evaluate() if self._can_evaluate() else {}
-            self._track_best(results)
-            self.log({"step": self.state.global_step, "epoch": epoch, **_prefixed("train", train_results),
-                      **_prefixed("evaluation", results)})
+            row = {"step": self.state.global_step, "epoch": epoch, **_prefixed("train", train_results)}
+            if self._can_evaluate():
+                self._evaluate_in_training(row)
+            self.log(row)
             self.state.epoch, self.state.epoch_step = epoch + 1, 0
             self.run_log.loss.zero_()
-            self.checkpointer.maybe_save(epoch_end=epoch)
-        return results or train_results
+            if self.checkpointer.maybe_save(epoch_end=epoch):
+                self.callbacks.call("on_save", self.state, checkpoint=self.checkpointer.last_saved)
+            self.callbacks.call("on_epoch_end", self.state)
+            self._handle_requests(row)
+        return self.last_evaluation or train_results
 
     def inner_training_loop(self, epoch: int) -> dict[str, float]:
         """One epoch (or its rest, after a resume) of updates; returns ``{"loss": mean train loss of the epoch}``."""
@@ -282,6 +325,8 @@ class Trainer:
             self.state.epoch_step += 1
             bar.update(1)
             self._on_update(epoch, bar)
+            if self.callbacks.control.should_stop:
+                break
         epoch_mean = self.run_log.epoch_loss()
         bar.set_postfix(loss=f"{epoch_mean:.4f}")
         bar.close()
@@ -289,29 +334,59 @@ class Trainer:
 
     def _on_update(self, epoch: int, bar) -> None:
         """After an update: mid-epoch log, evaluation and save when due (the epoch's last update leaves them to the
-        epoch end), then the stop check every process agrees on."""
+        epoch end), the callbacks' step hook and their requests, then the stop check every process agrees on."""
         step, plan = self.state.global_step, self.plan
-        if self.state.epoch_step < plan.steps_per_epoch and step < plan.total_steps:
+        row = {"step": step, "epoch": epoch}
+        last_of_epoch = self.state.epoch_step >= plan.steps_per_epoch or step >= plan.total_steps
+        if not last_of_epoch:
             due = [plan.is_due(n, step) for n in (plan.log_steps, plan.eval_steps, plan.save_steps)]
             if any(due):  # the syncs these events need happen here, once, never inside an update
                 self._raise_if_non_finite()
                 self.scheduler_stepper.settle()
-            row = {}
             if due[0]:
                 row.update(self.run_log.window_row(self.lr_scheduler.get_last_lr()[0]))
                 bar.set_postfix(loss=f"{row['train.loss']:.4f}")
             if due[1] and self._can_evaluate():
-                results = self.evaluate()
-                self._track_best(results)
-                row.update(_prefixed("evaluation", results))
-                self.model.train()
-            if row:
-                self.log({"step": step, "epoch": epoch, **row})
-            if due[2]:
-                self.checkpointer.maybe_save()
+                self._evaluate_in_training(row)
+            if len(row) > 2:
+                self.log(row)
+            if due[2] and self.checkpointer.maybe_save():
+                self.callbacks.call("on_save", self.state, checkpoint=self.checkpointer.last_saved)
+        self.callbacks.call("on_step_end", self.state)
+        if not last_of_epoch:  # at an epoch's end the requests wait for the epoch's own evaluation and save
+            self._handle_requests(row)
         signum = self.stop_signal.poll()
         if signum is not None:
             self._stop_for(signum)
+
+    def _evaluate_in_training(self, row: dict) -> dict[str, float]:
+        """Evaluate during training: track the best, add the results to ``row``, show them, tell the callbacks."""
+        results = self.last_evaluation = self.evaluate()
+        self._track_best(results)
+        row.update(_prefixed("evaluation", results))
+        state = self.state
+        self.evaluation_table.row(row["epoch"], row["step"], row.get("train.loss"), results,
+                                  self.config.best_metric_name, state.best_metric, state.best_step)
+        self.callbacks.call("on_evaluate", state, metrics=results)
+        self.model.train()
+        return results
+
+    def _handle_requests(self, row: dict) -> None:
+        """Do what callbacks asked for at this step (all processes alike): evaluate, save, and save before a stop."""
+        control = self.callbacks.control
+        if control.should_evaluate:
+            control.should_evaluate = False
+            if self._can_evaluate() and not any(k.startswith("evaluation.") for k in row):
+                self._raise_if_non_finite()
+                evaluated = {"step": row["step"], "epoch": row["epoch"]}
+                self._evaluate_in_training(evaluated)
+                self.log(evaluated)
+        if control.should_save or (control.should_stop and self.config.save_enabled):
+            control.should_save = False
+            latest = self.checkpointer.latest()  # a checkpoint of this step may exist already
+            if latest is None or os.path.basename(latest) != checkpoint_name(self.state.global_step):
+                self.save_checkpoint()
+                self.callbacks.call("on_save", self.state, checkpoint=self.checkpointer.last_saved)
 
     def evaluation_step(self, input_batch: dict) -> dict[str, torch.Tensor]:
         """Loss and compact predictions (ids, not logits) of one evaluation batch, on the device."""
@@ -325,16 +400,59 @@ class Trainer:
                 "labels": self.metrics_handler.labels_from_batch(input_batch)}
 
     @torch.inference_mode()
-    def evaluate(self) -> dict[str, float]:
-        """Evaluate on ``eval_dataset``: corpus-level metrics, exact under any number of processes.
+    def evaluate(self, eval_dataset=None) -> dict[str, float]:
+        """Evaluate: corpus-level metrics, exact under any number of processes.
 
         Predictions and labels are padded across processes, gathered with ``gather_for_metrics`` (duplicated tail
-        samples dropped) and fed to the metrics batch by batch; ``compute()`` runs once.
+        samples dropped) and fed to the metrics batch by batch; ``compute()`` runs once. Call it on every process.
+
+        Args:
+            eval_dataset: any dataset of the task; default the Trainer's ``eval_dataset``.
 
         Returns:
             ``{"loss": ..., <metric>: ...}``.
+
+        Raises:
+            ConfigError: no dataset to evaluate on.
         """
-        return evaluation_loop(self)
+        return evaluation_loop(self, self._eval_loader(eval_dataset))
+
+    @torch.inference_mode()
+    def predict(self, dataset, output_file: str | os.PathLike | None = None) -> PredictionOutput:
+        """Predict every sample of ``dataset`` and score the predictions against its labels, like :meth:`evaluate`.
+
+        Every process takes part (sharded backends need it); each ends with the same, complete list, in dataset
+        order, without the samples that evenly-sized last batches repeat.
+
+        Args:
+            dataset: any dataset of the task (with labels, as the Trainer's datasets have).
+            output_file: also write the predictions there (JSON Lines, one ``{"prediction", "reference"}`` object per
+                sample, UTF-8; written by the main process).
+
+        Returns:
+            A :class:`PredictionOutput`: ``predictions`` (readable: class names, tag lists, texts), ``references``
+            and ``metrics``.
+        """
+        kept: list = []
+        metrics = evaluation_loop(self, self._eval_loader(dataset), kept=kept)
+        output = PredictionOutput([p for p, _ in kept], [r for _, r in kept], metrics)
+        if output_file is not None and self.accelerator.is_main_process:
+            output.write_jsonl(output_file)
+        self.accelerator.wait_for_everyone()
+        return output
+
+    def _eval_loader(self, dataset):
+        if dataset is None:
+            if self.eval_dataloader is None:
+                raise ConfigError("Trainer", ["eval_dataset: none to evaluate on; pass eval_dataset= to evaluate(), or "
+                                              "build the Trainer with an eval_dataset"])
+            return self.eval_dataloader
+        cached = self._other_eval_loaders.get(id(dataset))
+        if cached is None or cached[0] is not dataset:  # one prepared loader per dataset, not one per call
+            loader = build_eval_dataloader(self.config, dataset, self.data_collator,
+                                           pin_memory=self.accelerator.device.type == "cuda")
+            cached = self._other_eval_loaders[id(dataset)] = (dataset, self.accelerator.prepare_data_loader(loader))
+        return cached[1]
 
     # -- bookkeeping -----------------------------------------------------------------------------------------------
     def _can_evaluate(self) -> bool:
@@ -389,6 +507,7 @@ class Trainer:
         start fresh; then open the run's logs."""
         if resume_from_checkpoint:
             self.resumed = self.checkpointer.restore(resume_from_checkpoint)
+            self.callbacks.load_states(self.state.callback_states)
         else:
             self.checkpointer.start_fresh()
         self.run_log.open()
@@ -400,6 +519,7 @@ class Trainer:
     def log(self, logs: dict[str, Any]) -> None:
         """Append a row to the CSV log and send the numbers to the trackers (TensorBoard) at ``logs["step"]``."""
         self.run_log.log(logs)
+        self.callbacks.call("on_log", self.state, logs=logs)
 
     def save_checkpoint(self) -> str | None:
         """Write ``checkpoints/<global step>/`` atomically (all processes must call it). Returns its path on main.

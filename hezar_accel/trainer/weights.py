@@ -16,6 +16,30 @@ from ..models.model import _find_weights, read_state_dict
 
 # torch.compile wraps the model in an OptimizedModule whose state dict prefixes every name with this.
 COMPILED_PREFIX = "_orig_mod."
+# Elements of each tensor a fingerprint reads (evenly spaced): enough to tell two initialisations apart, and cheap
+# for a model of any size.
+FINGERPRINT_SAMPLES = 4096
+
+
+def weights_fingerprint(model) -> str:
+    """A short hash of a model's weights (names, shapes and a strided sample of values of every tensor).
+
+    Two runs that start from the same weights print the same fingerprint in their banner; a different one means a
+    different start (another seed, a model built before the Trainer seeded the RNGs, other init_weights_from).
+    """
+    import hashlib
+
+    import torch
+
+    digest = hashlib.sha256()
+    with torch.no_grad():
+        for name, tensor in model.state_dict().items():
+            flat = tensor.detach().reshape(-1)
+            step = max(1, flat.numel() // FINGERPRINT_SAMPLES)
+            sample = flat[::step][:FINGERPRINT_SAMPLES].to("cpu", torch.float64)
+            digest.update(f"{name}{tuple(tensor.shape)}".encode())
+            digest.update(sample.numpy().tobytes())
+    return digest.hexdigest()[:12]
 
 
 class ModelWeights:

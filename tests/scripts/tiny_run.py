@@ -83,7 +83,8 @@ def main():
     parser.add_argument("--signal-twice", action="store_true")
     parser.add_argument("--signal-launcher-too", action="store_true",
                         help="also send --signal to the parent launcher (as `pkill -f` or a batch scheduler would)")
-    parser.add_argument("--evaluate-only", action="store_true", help="print the untrained model's evaluation as JSON")
+    parser.add_argument("--evaluate-only", action="store_true",
+                        help="evaluate and predict with the untrained model: eval.json, predict.json, predictions.jsonl")
     parser.add_argument("--force-fsdp-on-cpu", action="store_true", help="really use FSDP2 on CPU (gloo)")
     parser.add_argument("--save-to", help="after training, Trainer.save the model folder here")
     parser.add_argument("--count-host-reads", nargs=2, type=int, metavar=("LOG_STEPS", "SAVE_STEPS"),
@@ -112,12 +113,14 @@ def main():
             return original(batch)
 
         trainer.training_step = training_step
-    if args.evaluate_only:
+    if args.evaluate_only:  # also predict: predictions.jsonl and predict.json (its metrics) beside eval.json
         results = trainer.evaluate()
+        predicted = trainer.predict(trainer.eval_dataset, output_file=os.path.join(args.output, "predictions.jsonl"))
         if trainer.accelerator.is_main_process:
             os.makedirs(args.output, exist_ok=True)
-            with open(os.path.join(args.output, "eval.json"), "w") as f:
-                json.dump(results, f)
+            for name, content in (("eval.json", results), ("predict.json", predicted.metrics)):
+                with open(os.path.join(args.output, name), "w") as f:
+                    json.dump(content, f)
         print("DONE", 0, flush=True)
         return
     if args.raise_at_step is not None and rank == args.kill_rank:
