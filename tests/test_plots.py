@@ -80,3 +80,15 @@ def test_without_matplotlib_one_line_says_the_pictures_are_skipped(tmp_path, mon
     assert capsys.readouterr().out == SKIPPED_LINE + "\n"
     assert os.listdir(tmp_path) == []
     assert "pip install 'hezar_accel[plots]'" in SKIPPED_LINE
+
+
+def test_the_run_log_draws_its_own_pictures_with_the_last_evaluations_confusion(tmp_path, text_data):
+    pytest.importorskip("matplotlib")
+    from tiny import build_trainer
+
+    trainer = build_trainer(str(tmp_path / "run"), text_data, num_epochs=1, log_with="tensorboard")
+    trainer.train()
+    written = trainer.run_log.write_pictures(confusion=([0, 1, 2], [0, 2, 2], trainer.unwrapped_model.config.id2label))
+    folder = os.path.dirname(trainer.run_log.csv.path)
+    assert written == [os.path.join(folder, CURVES_FILE), os.path.join(folder, CONFUSION_FILE)]
+    assert all(png_size(path)[0] >= 300 for path in written)
