@@ -8,6 +8,8 @@ A recipe has four sections, each holding the fields of one config::
     model:        {path: <folder to fine-tune>}  or  {name: <registry name>, ...model config fields}
     predict:      optional list of raw inputs to predict with the trained model at the end
 
+Relative paths written in the recipe resolve against the recipe file's folder (see :mod:`hezar_accel.recipe_paths`).
+
 Model fields the data decides (``id2label``, ``vocab_size``, ``pad_token_id``) are filled from the dataset and the
 tokenizer when the recipe leaves them out.
 """
@@ -15,12 +17,14 @@ tokenizer when the recipe leaves them out.
 from __future__ import annotations
 
 import copy
+import os
 from typing import Any
 
 import yaml
 
 from .configs import load_yaml_mapping
 from .errors import ConfigError, closest
+from .recipe_paths import resolve_recipe_paths
 from .registry import get_entry
 from .trainer.config import TrainerConfig
 
@@ -36,7 +40,10 @@ def parse_override(text: str) -> tuple[list[str], Any]:
 
 
 def load_recipe(path: str, overrides: list[str] = ()) -> dict:
-    """Read the recipe YAML and apply ``section.key=value`` overrides.
+    """Read the recipe YAML, apply ``section.key=value`` overrides and resolve the recipe's relative paths.
+
+    Relative paths written in the file resolve against its folder; override values against the current directory
+    (:func:`~hezar_accel.recipe_paths.resolve_recipe_paths`). The main process prints one line that says so.
 
     Args:
         path: the recipe file.
@@ -51,6 +58,7 @@ def load_recipe(path: str, overrides: list[str] = ()) -> dict:
     """
     recipe = copy.deepcopy(load_yaml_mapping(path, f"a mapping of sections ({', '.join(SECTIONS)}) to their fields"))
     problems = [f"{s}: unknown section{closest(s, SECTIONS)}; valid: {list(SECTIONS)}" for s in recipe if s not in SECTIONS]
+    overridden = set()
     for item in overrides:
         keys, value = parse_override(item)
         if keys[0] not in SECTIONS:
@@ -59,9 +67,13 @@ def load_recipe(path: str, overrides: list[str] = ()) -> dict:
         problem = _apply_override(recipe, keys, value)
         if problem:
             problems.append(f"{item}: {problem}")
+        overridden.add(tuple(keys[:2]))
     problems += _section_kind_problems(recipe)
     if problems:
         raise ConfigError(path, problems)
+    recipe, lines = resolve_recipe_paths(recipe, path, overridden)
+    if os.environ.get("RANK", "0") == "0":  # every process reads the recipe; one says where its paths point
+        print("\n".join(lines), flush=True)
     return recipe
 
 

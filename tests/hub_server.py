@@ -5,6 +5,7 @@ then one ndjson commit, every file answered "regular" so nothing goes through LF
 ``list_repo_tree``, ``hf_hub_download`` and ``snapshot_download``:
 
     POST /api/repos/create                                   {"name", "organization", "type", "visibility"}
+    POST /api/validate-yaml                                  {"content", "repoType"}: a README.md's front matter
     POST /api/{models|datasets}/{owner}/{name}/preupload/{revision}
     POST /api/{models|datasets}/{owner}/{name}/commit/{revision}      (application/x-ndjson, base64 files)
     GET  /api/{models|datasets}/{owner}/{name}[/revision/{revision}]  (repo info: id, sha, siblings)
@@ -179,6 +180,8 @@ class HubHandler(BaseHTTPRequestHandler):
             return self._error(401, None, "Invalid credentials in Authorization header")
         if parts == ["api", "repos", "create"]:
             return self._create(json.loads(body))
+        if parts == ["api", "validate-yaml"]:  # upload_folder asks before committing a README.md
+            return self._validate_yaml(json.loads(body)["content"])
         if len(parts) >= 6 and parts[0] == "api" and parts[1] in PREFIXES and parts[4] in ("preupload", "commit"):
             repo_type, repo_id, revision = PREFIXES[parts[1]], "/".join(parts[2:4]), "/".join(parts[5:])
             if self._repo(repo_type, repo_id, revision) is None:
@@ -193,6 +196,20 @@ class HubHandler(BaseHTTPRequestHandler):
             url = f"{self.hub.endpoint}/{URL_PREFIX[repo_type]}{repo_id}/commit/{oid}"
             return self._json({"success": True, "commitOid": oid, "commitUrl": url, "pullRequestUrl": None})
         self._error(404, None, f"no route for POST {self.path}")
+
+    def _validate_yaml(self, content: str):
+        """The Hub's check of a model card's metadata: the front matter between ``---`` lines must be a YAML mapping."""
+        import yaml
+
+        if not content.startswith("---\n"):
+            return self._json({"errors": [], "warnings": [{"message": "empty or missing yaml metadata"}]})
+        try:
+            meta = yaml.safe_load(content.split("---\n")[1])
+        except yaml.YAMLError as e:
+            meta = e
+        if not isinstance(meta, dict):
+            return self._json({"errors": [{"message": f"metadata is not a YAML mapping: {meta}"}]}, 400)
+        self._json({"errors": [], "warnings": []})
 
     def _create(self, payload: dict):
         repo_type = payload.get("type") or "model"

@@ -91,6 +91,17 @@ def test_trainer_push_then_model_load_gives_identical_logits_and_predicts(hub, p
     assert {p["label"] for p in predictions} <= set(trainer.unwrapped_model.config.id2label.values())
 
 
+def test_a_pushed_model_folder_carries_a_model_card_with_its_metrics(hub, pushed_model):
+    trainer = pushed_model[0]
+    card = hub.files("user/tiny-bert")["README.md"].decode("utf-8")
+    front = yaml.safe_load(card.split("---\n")[1])
+    assert front["library_name"] == "hezar_accel" and front["language"] == "fa"
+    assert front["metrics"] == ["accuracy", "f1"] and "bert_text_classification" in front["tags"]
+    last = trainer.state.log_history[-1]
+    assert "| f1 | " in card and f"last (step {last['step']})" in card
+    assert 'Model.load("user/tiny-bert")' in card
+
+
 @pytest.fixture(scope="module")
 def pushed_tokenizer(hub, pushed_model):
     from hezar_accel.preprocessors import Preprocessor
@@ -186,6 +197,8 @@ def test_push_to_hub_during_training_uploads_the_last_checkpoint(hub, live_run):
         assert files["model.pt"] == f.read()
     assert yaml.safe_load(files["train/trainer_state.yaml"])["global_step"] == trainer.plan.total_steps
     assert not any(p.startswith("accelerate/") or p == "COMPLETE" for p in files)
+    assert f"| optimizer updates done | {trainer.plan.total_steps} |" in files["README.md"].decode("utf-8")
+    assert not os.path.exists(os.path.join(latest, "README.md"))  # the card went into the staged copy only
     assert not glob.glob(os.path.join(out, "checkpoints", ".hub-upload-*"))
     assert f"Bearer {TOKEN}" in hub.authorizations
 

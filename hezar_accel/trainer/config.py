@@ -17,6 +17,8 @@ from typing import Any, ClassVar
 from ..configs import Config
 from ..constants import ConfigType, LRSchedulerType, NanPolicy, OptimizerType, PrecisionType, TRAINER_CONFIG_FILE, TaskType
 from ..errors import closest
+from .hezar_fields import hezar_only_field_problems, hezar_value_hint, is_hezar_unset
+from .trackers import tracker_problems
 
 _LOWER_IS_BETTER = ("loss", "cer", "wer", "perplexity")
 
@@ -56,6 +58,9 @@ class TrainerConfig(Config):
     weight_decay: float = _doc("Decoupled weight decay (adamw) / L2 (adam, sgd); not applied to biases and norms. 0 = off.", 0.0)
     lr_scheduler: str | None = _doc(f"One of {LRSchedulerType.values()}. None = constant.")
     lr_scheduler_kwargs: dict | None = _doc("Extra scheduler arguments (polynomial: power, lr_end_ratio).")
+    lr_scheduling_steps: int | None = _doc("Hezar's scheduler stepping every N updates; not supported (here the scheduler "
+                                           "steps after every update): only None (unset) is accepted. See "
+                                           "hezar_fields.HEZAR_ONLY_FIELDS.")
     warmup_steps: int | float = _doc("Linear warm-up: updates (int) or fraction of all updates (float < 1). 0 = off.", 0)
     batch_size: int = _doc("Per-process training batch size (samples).", 8)
     eval_batch_size: int | None = _doc("Per-process evaluation batch size. None = batch_size.")
@@ -81,7 +86,8 @@ class TrainerConfig(Config):
     eval_steps: int | float | None = _doc("Also evaluate every N updates mid-epoch (or fraction). None = only at epoch ends.")
     checkpoints_dir: str = _doc("Checkpoints folder, relative to output_dir.", "checkpoints")
     logs_dir: str = _doc("Logs folder, relative to output_dir.", "logs")
-    log_with: list | str | None = _doc("Accelerate trackers (tensorboard, wandb, ...). None/[] = CSV only.", "tensorboard")
+    log_with: list | str | None = _doc("Accelerate trackers (accelerate.utils.LoggerType: tensorboard, wandb, ...); each "
+                                       "one's package must be installed. None/[] = CSV only.", "tensorboard")
     run_name: str | None = _doc("Name of the log sub-folder. None = a timestamp (kept on resume).")
     max_grad_norm: float | None = _doc("Clip the global gradient norm to this. None or 0 = off.", 1.0)
     nan_policy: str = _doc(f"On a NaN/inf loss: {NanPolicy.values()}.", NanPolicy.RAISE)
@@ -110,6 +116,11 @@ class TrainerConfig(Config):
         object.__setattr__(self, key, value)
 
     def __post_init__(self):
+        # Hezar's spellings of "not set" (`save_freq: deprecated` in every train_config.yaml Hezar writes) mean the
+        # default here: read as it before validation, so the config holds one spelling of each setting.
+        for f in dataclasses.fields(self):
+            if f.init and is_hezar_unset(f.name, getattr(self, f.name)):
+                object.__setattr__(self, f.name, f.default)
         super().__post_init__()
         object.__setattr__(self, "_frozen", True)
 
@@ -134,19 +145,26 @@ class TrainerConfig(Config):
 
     def validate(self) -> list[str]:
         problems = super().validate()
+        # These read one field each, so they are reported even when another field has the wrong type.
+        wrong_type = {p.split(":", 1)[0] for p in problems}
+        own_field = [p for p in hezar_only_field_problems(self) + tracker_problems(self.log_with)
+                     if p.split(":", 1)[0] not in wrong_type]
         if problems:  # range checks below assume the types are right
-            return problems
+            return problems + own_field
         problems += _check_choices(self)
         problems += _check_ranges(self)
         problems += _check_metrics(self)
         problems += _check_hub(self)
-        return problems
+        return problems + own_field
 
 
 def _choice(name: str, value, valid: list[str]) -> list[str]:
-    if value not in valid:
-        return [f"{name}: `{value}` is not valid{closest(value, valid)}; valid: {valid}"]
-    return []
+    if value in valid:
+        return []
+    hint = hezar_value_hint(name, value)
+    if hint:
+        return [f"{name}: `{value}` {hint}; valid: {valid}"]
+    return [f"{name}: `{value}` is not valid{closest(value, valid)}; valid: {valid}"]
 
 
 def _check_choices(c: TrainerConfig) -> list[str]:

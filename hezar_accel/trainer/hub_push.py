@@ -6,7 +6,8 @@ During training, after a checkpoint is complete, the main process hard-links its
 the checkpoint being pruned or replaced meanwhile - and hands it to one worker thread (:class:`HubUploader`, owned by
 the Checkpointer). At most one upload is pending: a newer checkpoint replaces an older one whose upload has not
 started. Uploads never block training, and a failed one is reported as a warning, never raised; the end of ``train()``
-waits for the last one. The token comes from ``HF_TOKEN`` or the stored ``hf auth login``; it is never part of the
+waits for the last one. Every uploaded model folder gets a ``README.md`` model card (:mod:`.model_card`), written into
+the staged copy: the checkpoint itself is never changed. The token comes from ``HF_TOKEN`` or the stored ``hf auth login``; it is never part of the
 config nor written anywhere.
 """
 
@@ -21,6 +22,7 @@ from typing import Callable
 
 from ..constants import ACCELERATE_SUBFOLDER, CHECKPOINT_COMPLETE_MARKER, TRAINER_SUBFOLDER
 from ..hub import upload_folder_to_hub
+from .model_card import write_model_card
 
 UPLOAD_STAGING_PREFIX = ".hub-upload-"
 
@@ -105,6 +107,11 @@ class HubUploader:
                     return
                 (folder, step), self._pending, self._busy = self._pending, None, True
             try:
+                write_model_card(folder, repo_id=self.repo_id)
+            except Exception as e:  # a card is a courtesy: the weights go up without it
+                warnings.warn(f"push_to_hub: no model card for the checkpoint of step {step}: {type(e).__name__}: {e}",
+                              RuntimeWarning, stacklevel=1)
+            try:
                 self._upload(folder, self.repo_id, commit_message=f"Checkpoint at step {step} (hezar_accel)")
                 self.uploaded_steps.append(step)
             except Exception as e:  # never crash training: report and go on
@@ -124,7 +131,8 @@ def push_trainer_to_hub(trainer, repo_id: str, config_filename: str | None = Non
                         model_config_filename: str | None = None, subfolder: str | None = None,
                         dataset_config_filename: str | None = None, commit_message: str | None = None,
                         private: bool = False, token: str | None = None) -> str | None:
-    """Upload the trained model folder (+ train configs, optionally optimizer state and logs) to ``repo_id``.
+    """Upload the trained model folder (+ train configs and a ``README.md`` model card, optionally optimizer state and
+    logs) to ``repo_id``.
 
     Must be called on every process (gathering full weights is collective); only the main process uploads. The
     token comes from the argument or the standard HF login and is never written into any file.
@@ -155,6 +163,8 @@ def push_trainer_to_hub(trainer, repo_id: str, config_filename: str | None = Non
             import torch
 
             torch.save(trainer.optimizer.state_dict(), os.path.join(staging, TRAINER_SUBFOLDER, "optimizer.pt"))
+        if push_model:
+            write_model_card(staging, state=trainer.state, repo_id=repo_id)
         if push_logs and os.path.isdir(trainer.config.logs_path):
             shutil.copytree(trainer.config.logs_path, os.path.join(staging, "logs"), dirs_exist_ok=True)
         return upload_folder_to_hub(staging, repo_id, token=token, private=private,

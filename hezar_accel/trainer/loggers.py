@@ -178,6 +178,24 @@ class RunLog:
         if any(k.startswith("evaluation.") for k in row):
             self.state.log_history.append({k: v for k, v in row.items() if k == "step" or k.startswith("evaluation.")})
 
+    def write_pictures(self, confusion: tuple | None = None) -> list[str]:
+        """Draw the run's pictures into its logs folder and send them to TensorBoard (main process; others: no-op).
+
+        Call it after the last evaluation and before :meth:`close` (which finishes the trackers).
+
+        Args:
+            confusion: ``(labels, predictions, id2label)`` of the last evaluation of a classifier; None = curves only.
+
+        Returns:
+            The files written (see :func:`hezar_accel.trainer.plots.write_run_pictures`).
+        """
+        if self.csv is None:  # not the main process, or the logs were never opened
+            return []
+        from .plots import write_run_pictures
+
+        return write_run_pictures(os.path.dirname(self.csv.path), rows=self.csv.rows, confusion=confusion,
+                                  trackers=self.accelerator, step=self.state.global_step)
+
     def close(self) -> None:
         """Close the trackers but keep the process group (unlike ``accelerator.end_training()``).
 

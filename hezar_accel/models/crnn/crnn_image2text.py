@@ -198,6 +198,10 @@ class CRNNImage2Text(Model):
         """Greedy CTC decoding: per-column argmax, repeats merged, blanks dropped; one id list per image."""
         return ctc_greedy_collapse(logits.argmax(-1), blank_id=self.config.blank_id)
 
+    def split_inputs(self, inputs: Any) -> list:
+        """One entry per image: a list or tuple is a batch, as the image processor reads it."""
+        return list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
+
     def preprocess(self, inputs: Any, **kwargs) -> dict[str, torch.Tensor]:
         """Image path(s) / Pillow image(s) / arrays -> ``{"pixel_values"}`` on the model's device.
 

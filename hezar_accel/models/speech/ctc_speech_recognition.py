@@ -179,6 +179,12 @@ class CTCSpeechRecognition(Model):
         rows = ctc_greedy_collapse(ids, blank_id=self.blank_id, pad_id=IGNORE_INDEX)
         return ["".join(self.id2label[i] for i in row) for row in rows]
 
+    def split_inputs(self, inputs: Any) -> list:
+        """One entry per clip, as the feature extractor reads them (a list of numbers is one waveform)."""
+        from ...preprocessors.audio_feature_extractor import _as_batch
+
+        return list(_as_batch(inputs))
+
     def preprocess(self, inputs: Any, sampling_rate: int | None = None, **kwargs) -> dict[str, torch.Tensor]:
         """Audio file path(s) or waveform(s) -> padded features on the model's device.
 

@@ -70,6 +70,10 @@ class SequenceLabelingModel(Model):
         batch["words"] = words
         return batch
 
+    def split_inputs(self, inputs: str | list[str] | list[list[str]]) -> list[list[str]]:
+        """One word list per sentence (a list of words is one sentence, see :meth:`preprocess`)."""
+        return _as_word_lists(inputs)
+
     def post_process(self, model_outputs: dict, **kwargs) -> list[list[dict]]:
         """Label each input word with the prediction of its first sub-token.
 

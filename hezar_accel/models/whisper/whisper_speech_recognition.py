@@ -340,6 +340,12 @@ class WhisperSpeechRecognition(EncoderDecoderModel):
         return torch.tensor([r + [pad] * (longest - len(r)) for r in rows], dtype=torch.long,
                             device=generated.device).reshape(len(rows), longest)
 
+    def split_inputs(self, inputs: Any) -> list:
+        """One entry per clip, as the feature extractor reads them (a list of numbers is one waveform)."""
+        from ...preprocessors.audio_feature_extractor import _as_batch
+
+        return list(_as_batch(inputs))
+
     def preprocess(self, inputs: Any, sampling_rate: int | None = None, **kwargs) -> dict[str, torch.Tensor]:
         """Audio file path(s) or waveform(s) -> ``{"input_features"}`` on the model's device.
 
