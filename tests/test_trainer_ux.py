@@ -176,3 +176,13 @@ def test_a_callback_stop_is_not_a_checkpoint_error_when_saving_is_off(tmp_path, 
     assert trainer.state.global_step == 2 and not list_checkpoints(trainer.config.checkpoints_path)
     with pytest.raises(CheckpointError):
         build_trainer(str(tmp_path), text_data, num_epochs=1).train(resume_from_checkpoint=True)
+
+
+def test_a_finished_classifier_run_draws_its_curves_and_the_final_models_confusion_matrix(tmp_path, text_data):
+    pytest.importorskip("matplotlib")
+    trainer = build_trainer(str(tmp_path), text_data, num_epochs=2, write_plots=True)
+    trainer.train()
+    folder = os.path.join(trainer.config.logs_path, trainer.state.run_name)
+    for name in ("training_curves.png", "confusion_matrix.png"):
+        with open(os.path.join(folder, name), "rb") as f:
+            assert f.read(8) == b"\x89PNG\r\n\x1a\n", name

@@ -82,7 +82,7 @@ def build_trainer(output_dir: str, data_folder: str, dropout: float = 0.1, model
     test = Dataset.load(data_folder, split="test", preprocessor=tokenizer)
     model = None if model_init else make_model(train.config.id2label, tokenizer.vocab_size, dropout=dropout)
     settings = dict(output_dir=output_dir, task="text_classification", device="cpu", num_epochs=3, batch_size=8,
-                    optimizer="adamw", learning_rate=1e-2, log_steps=4, show_progress_bar=False, log_with=None,
+                    optimizer="adamw", learning_rate=1e-2, log_steps=4, show_progress_bar=False, log_with=None, write_plots=False,
                     metrics=["accuracy", "f1"])
     settings.update(overrides)
     config = TrainerConfig(**settings)

@@ -100,6 +100,9 @@ class TrainerConfig(Config):
                                           "exact; a warning says so. False = refuse (or, with resume_from_checkpoint: true, "
                                           "take the newest checkpoint whose RNG states load).", False)
     show_progress_bar: bool = _doc("Show tqdm progress bars on the main process.", True)
+    write_plots: bool = _doc("After training, draw training_curves.png (and, for classification, confusion_matrix.png from "
+                             "a prediction pass of the final model over eval_dataset) into the run's logs folder and "
+                             "TensorBoard; needs matplotlib (pip install 'hezar_accel[plots]'). False = off.", True)
     push_to_hub: bool = _doc("Upload every saved checkpoint's model folder + train/ (not accelerate/) to hub_model_id in a "
                              "background thread: never blocks training, a failed upload is a warning, the run's end waits "
                              "for the last one. The token comes from HF_TOKEN or `hf auth login`, never from this config.", False)

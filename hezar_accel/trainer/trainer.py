@@ -21,7 +21,7 @@ from accelerate import Accelerator
 from accelerate.utils import ProjectConfiguration, set_seed
 from tqdm.auto import tqdm
 
-from ..constants import TQDM_BAR_FORMAT, NanPolicy
+from ..constants import TQDM_BAR_FORMAT, NanPolicy, TaskType
 from ..errors import CheckpointError, ConfigError
 from ..metrics import get_metrics_handler_class
 from ..models import Model
@@ -550,12 +550,30 @@ class Trainer:
         return push_trainer_to_hub(self, repo_id, **kwargs)
 
     def finish(self) -> None:
-        """Load the best weights if asked, wait for a pending checkpoint upload (push_to_hub), close the trackers."""
+        """Load the best weights if asked, draw the run's pictures, wait for a pending checkpoint upload
+        (push_to_hub), close the trackers."""
         if self.config.load_best_model_at_end:
             self.checkpointer.load_best()
+        if self.config.write_plots:
+            self._write_pictures()
         self.checkpointer.close()
         self.accelerator.wait_for_everyone()
         self.run_log.close()
+
+
+    def _write_pictures(self) -> None:
+        """Training curves from the CSV log; for a classifier, the final model's confusion matrix on eval_dataset."""
+        import importlib.util
+
+        confusion = None
+        id2label = getattr(getattr(self.unwrapped_model, "config", None), "id2label", None)
+        if (self.config.task == TaskType.TEXT_CLASSIFICATION and id2label and self._can_evaluate()
+                and importlib.util.find_spec("matplotlib") is not None):
+            output = self.predict(self.eval_dataset)  # a collective: every process takes part
+            ids = {name: int(i) for i, name in id2label.items()}
+            confusion = ([ids.get(r, r) for r in output.references], [ids.get(p, p) for p in output.predictions],
+                         id2label)
+        self.run_log.write_pictures(confusion=confusion)
 
 
 def _prefixed(prefix: str, results: dict[str, float]) -> dict[str, float]:
