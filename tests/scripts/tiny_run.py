@@ -71,6 +71,10 @@ def main():
     fsdp = getattr(trainer.accelerator.state, "fsdp_plugin", None)
     if fsdp is not None:
         print(f"FSDP version {fsdp.fsdp_version} {fsdp.state_dict_type} {type(trainer.model).__name__}", flush=True)
+    deepspeed = getattr(trainer.accelerator.state, "deepspeed_plugin", None)
+    if deepspeed is not None:
+        print(f"DeepSpeed ZeRO-{deepspeed.zero_stage} {type(trainer.model).__name__} "
+              f"{type(trainer.optimizer.optimizer).__name__}", flush=True)
     if args.kill_at_step is not None:
         original = trainer.training_step
 
