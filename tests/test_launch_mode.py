@@ -54,7 +54,7 @@ def test_a_deepspeed_launch_without_the_packages_names_them_and_the_install_comm
     with pytest.raises(ConfigError) as e:
         backend.accelerator_device_kwargs(force_cpu=True, requested="DEEPSPEED")
     message = str(e.value)
-    assert f"{missing}: not installed" in message
+    assert f"needs the `{missing}` package, which is not installed" in message
     assert "pip install 'hezar_accel[deepspeed]'" in message and "ACCELERATE_USE_DEEPSPEED=true" in message
 
 
@@ -64,7 +64,7 @@ def test_the_trainer_refuses_a_deepspeed_launch_without_deepspeed_before_buildin
 
     hide_modules(monkeypatch, "deepspeed")
     monkeypatch.setenv("ACCELERATE_USE_DEEPSPEED", "true")
-    with pytest.raises(ConfigError, match=r"deepspeed: not installed.*pip install 'hezar_accel\[deepspeed\]'"):
+    with pytest.raises(ConfigError, match=r"`deepspeed` package, which is not installed.*pip install 'hezar_accel\[deepspeed\]'"):
         build_trainer(str(tmp_path / "out"), text_data)
 
 

@@ -62,11 +62,14 @@ def accelerator_device_kwargs(force_cpu: bool, requested: str | None) -> dict:
 
 def _require_deepspeed() -> None:
     problems = []
-    for module in ("deepspeed", "transformers"):
+    purposes = {"deepspeed": "A DeepSpeed launch (ACCELERATE_USE_DEEPSPEED=true)",
+                "transformers": "A DeepSpeed launch (ACCELERATE_USE_DEEPSPEED=true; accelerate imports transformers "
+                                "whenever DeepSpeed is on)"}
+    for module, purpose in purposes.items():
         try:
-            require_installed(module, module, "deepspeed", "A DeepSpeed launch (ACCELERATE_USE_DEEPSPEED=true)")
+            require_installed(module, module, "deepspeed", purpose)
         except MissingDependencyError as e:
-            problems.append(f"{module}: not installed. {e}")
+            problems.append(f"{module}: {e}")
     if problems:
         raise ConfigError("accelerate launch", problems)
 
