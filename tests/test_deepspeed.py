@@ -31,7 +31,7 @@ ZERO3_JSON = os.path.join(HERE, "fixtures", "ds_zero3.json")
 SGD = {"dropout": 0.0, "num_epochs": 2, "log_steps": 2, "save_steps": 3, "optimizer": "sgd", "learning_rate": 0.5}
 # "Greater loss is better" makes an early checkpoint the best one, so the best weights are not the last weights.
 BEST_AT_END = {"load_best_model_at_end": True, "greater_is_better": True}
-# AdamW (optimizer moments in DeepSpeed's fp32 partitions) and dropout (per-process RNG streams): what a resume restores.
+# AdamW (moments kept in DeepSpeed's fp32 partitions) and dropout (per-process RNG streams): what a resume restores.
 KILL = {"num_epochs": 2, "save_steps": 2, "log_steps": 1, "batch_size": 4}
 
 
@@ -101,7 +101,8 @@ def test_a_weights_only_zero3_resume_trains_on_from_the_loaded_weights(tmp_path,
     out, _, _ = zero3_sgd
     middle = os.path.join(out, "checkpoints", "00000006")
     hub_like = str(tmp_path / "hub_like")
-    shutil.copytree(middle, os.path.join(hub_like, "checkpoints", "00000006"), ignore=shutil.ignore_patterns("accelerate"))
+    shutil.copytree(middle, os.path.join(hub_like, "checkpoints", "00000006"),
+                    ignore=shutil.ignore_patterns("accelerate"))
     stdout = run_zero3(hub_like, text_data, {**SGD, "batch_size": 4, "resume_from_checkpoint": True})
     assert "has no accelerate/ folder" in stdout and "00000006 at epoch 1, step 6" in stdout
     assert_same_weights(out, hub_like)

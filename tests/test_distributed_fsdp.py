@@ -134,8 +134,8 @@ def test_an_fsdp_launch_that_accelerate_cannot_honour_on_a_cpu_stops_instead_of_
     if torch.cuda.is_available():
         pytest.skip("a GPU is visible: accelerate would honour FSDP here")
     out = str(tmp_path / "run")
-    output = run(out, text_data, {"num_epochs": 1, "batch_size": 4}, processes=2, launch_flags=fsdp2("SHARDED_STATE_DICT"),
-                 expect_code="nonzero")
+    output = run(out, text_data, {"num_epochs": 1, "batch_size": 4}, processes=2,
+                 launch_flags=fsdp2("SHARDED_STATE_DICT"), expect_code="nonzero")
     assert "the launch asked for FSDP (ACCELERATE_USE_FSDP=true) but accelerate set up MULTI_CPU" in output
     assert "accelerate_configs/cpu.yaml" in output
     assert not os.path.exists(os.path.join(out, "checkpoints"))

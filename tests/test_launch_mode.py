@@ -23,7 +23,8 @@ def no_launch_request(monkeypatch):
 
 def hide_modules(monkeypatch, *names):
     real = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a, **k: None if name in names else real(name, *a, **k))
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a, **k: None if name in names else real(name, *a, **k))
 
 
 def test_the_requested_mode_is_read_from_the_variables_accelerate_launch_exports(monkeypatch):
@@ -64,7 +65,8 @@ def test_the_trainer_refuses_a_deepspeed_launch_without_deepspeed_before_buildin
 
     hide_modules(monkeypatch, "deepspeed")
     monkeypatch.setenv("ACCELERATE_USE_DEEPSPEED", "true")
-    with pytest.raises(ConfigError, match=r"`deepspeed` package, which is not installed.*pip install 'hezar_accel\[deepspeed\]'"):
+    expected = r"`deepspeed` package, which is not installed.*pip install 'hezar_accel\[deepspeed\]'"
+    with pytest.raises(ConfigError, match=expected):
         build_trainer(str(tmp_path / "out"), text_data)
 
 

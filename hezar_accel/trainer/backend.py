@@ -101,4 +101,5 @@ def check_mode(accelerator, requested: str | None, force_cpu: bool) -> None:
                if not torch.cuda.is_available() or force_cpu else "check the launch line and the fsdp_config")
     raise ConfigError("accelerate launch", [
         f"distributed_type: the launch asked for {requested} ({variable}=true) but accelerate set up {obtained} "
-        f"with {accelerator.num_processes} process(es); refusing to train in another mode than the one asked for: {fix}"])
+        f"with {accelerator.num_processes} process(es); refusing to train in another mode than the one asked for: "
+        f"{fix}"])

@@ -277,14 +277,14 @@ def load_full_weights(trainer, state_dict: dict) -> None:
 
     accelerator = trainer.accelerator
     if accelerator.distributed_type == DistributedType.DEEPSPEED:
-        engine = trainer.model  # accelerate's prepare() returns the DeepSpeedEngine as the model
+        engine, module = trainer.model, trainer.unwrapped_model  # prepare() returns the DeepSpeedEngine as the model
         if engine.zero_optimization_partition_weights():
             import deepspeed
 
-            with deepspeed.zero.GatheredParameters(list(engine.module.parameters()), modifier_rank=0):
-                engine.module.load_state_dict(state_dict)
+            with deepspeed.zero.GatheredParameters(list(module.parameters()), modifier_rank=0):
+                module.load_state_dict(state_dict)
         else:
-            engine.module.load_state_dict(state_dict)
+            module.load_state_dict(state_dict)
         refresh = getattr(engine.optimizer, "refresh_fp32_params", None)
         if refresh is not None:  # ZeRO-1/2/3 and the bf16/fp16 wrappers hold master copies; a torch optimizer does not
             refresh()
