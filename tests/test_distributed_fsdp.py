@@ -126,3 +126,16 @@ def test_load_best_model_at_end_and_a_weights_only_resume_put_checkpoint_weights
     assert "has no accelerate/ folder" in stdout
     resumed = read_state_dict(os.path.join(resumed_final, "model.pt"))
     assert all(torch.equal(resumed[k], v) for k, v in read_state_dict(os.path.join(last, "model.pt")).items())
+
+
+def test_an_fsdp_launch_that_accelerate_cannot_honour_on_a_cpu_stops_instead_of_training_as_ddp(tmp_path, text_data):
+    # Without the patch accelerate turns `--use_fsdp` on a CPU into plain DDP (MULTI_CPU) without a word; the Trainer
+    # compares it with the launcher's request (ACCELERATE_USE_FSDP) and refuses before any training.
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is visible: accelerate would honour FSDP here")
+    out = str(tmp_path / "run")
+    output = run(out, text_data, {"num_epochs": 1, "batch_size": 4}, processes=2,
+                 launch_flags=fsdp2("SHARDED_STATE_DICT"), expect_code="nonzero")
+    assert "the launch asked for FSDP (ACCELERATE_USE_FSDP=true) but accelerate set up MULTI_CPU" in output
+    assert "accelerate_configs/cpu.yaml" in output
+    assert not os.path.exists(os.path.join(out, "checkpoints"))

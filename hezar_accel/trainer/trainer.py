@@ -25,6 +25,7 @@ from ..constants import TQDM_BAR_FORMAT, NanPolicy, TaskType
 from ..errors import CheckpointError, ConfigError
 from ..metrics import get_metrics_handler_class
 from ..models import Model
+from . import backend
 from .callbacks import CallbackList, EarlyStoppingCallback
 from .checkpoint import checkpoint_name
 from .checkpointer import Checkpointer
@@ -144,8 +145,11 @@ class Trainer:
         use_cpu = c.use_cpu or c.device == "cpu" or not torch.cuda.is_available()
         check_precision(c.mixed_precision, on_cpu=use_cpu)
         trackers = [c.log_with] if isinstance(c.log_with, str) else list(c.log_with or [])
-        return Accelerator(
-            cpu=use_cpu,
+        # What the launcher asked for is read first: accelerate can fall back to another mode without a word (e.g.
+        # cpu=True drops DeepSpeed), and the check below refuses any such switch.
+        requested = backend.requested_mode()
+        accelerator = Accelerator(
+            **backend.accelerator_device_kwargs(use_cpu, requested),
             mixed_precision=c.mixed_precision,
             gradient_accumulation_steps=c.gradient_accumulation_steps,
             log_with=trackers or None,
@@ -155,6 +159,8 @@ class Trainer:
             # The scheduler is stepped by hand once per real update (not num_processes times, not on skipped steps).
             step_scheduler_with_optimizer=False,
         )
+        backend.check_mode(accelerator, requested, use_cpu)
+        return accelerator
 
     def _init_weights(self, model: Model):
         source = self.config.init_weights_from

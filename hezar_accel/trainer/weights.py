@@ -70,11 +70,41 @@ class ModelWeights:
     def load(self, state_dict: dict) -> None:
         """Full (unsharded) weights, e.g. a checkpoint's ``model.pt``, into the model; call it on every process.
 
-        Under FSDP2 the model's parameters are DTensor shards, which ``load_state_dict`` cannot copy plain tensors into
-        ("got mixed torch.Tensor and DTensor"): torch's ``set_model_state_dict`` shards the full tensors (a collective).
+        The one way weights enter a prepared model (best-model loading, weights-only resume, the accelerate load
+        hook), because a sharded backend keeps the weights where a plain ``load_state_dict`` on the unwrapped module
+        cannot reach them, or reaches them only to have them overwritten:
+
+        - FSDP2: the parameters are DTensor shards ("got mixed torch.Tensor and DTensor"); torch's
+          ``set_model_state_dict`` shards the full tensors (a collective).
+        - DeepSpeed ZeRO-3: the module's parameters are empty placeholders (their data lives in per-process
+          partitions), so they are gathered, overwritten and re-partitioned (``GatheredParameters(modifier_rank=0)``,
+          a collective). All of them: also those ZeRO-3 keeps whole on every process (below
+          ``stage3_param_persistence_threshold``, e.g. biases and norms). Their partition is what the optimizer reads
+          and writes back after each update, so loading only their whole copy (as DeepSpeed's
+          ``load_module_state_dict(fetch_z3_params=True)`` does, gathering only the absent ones) would leave the old
+          values in it.
+        - DeepSpeed, every stage: the optimizer steps an fp32 master copy of its partition, not the module's weights;
+          the next step would copy that stale copy back over the loaded weights, so it is refreshed from them
+          (``refresh_fp32_params``, as DeepSpeed's own ``load_checkpoint(load_module_only=True)`` does).
+
+        Raises:
+            RuntimeError: missing or unexpected keys, or shape mismatches (``load_state_dict``'s strict check).
         """
-        model = self._model()[1]
-        if self.accelerator.is_fsdp2:
+        from accelerate.utils import DistributedType
+
+        engine, model = self._model()  # under DeepSpeed, prepare() returns the DeepSpeedEngine as the model
+        if self.accelerator.distributed_type == DistributedType.DEEPSPEED:
+            if engine.zero_optimization_partition_weights():
+                import deepspeed
+
+                with deepspeed.zero.GatheredParameters(list(model.parameters()), modifier_rank=0):
+                    model.load_state_dict(state_dict)
+            else:
+                model.load_state_dict(state_dict)
+            refresh = getattr(engine.optimizer, "refresh_fp32_params", None)
+            if refresh is not None:  # ZeRO-1/2/3 and the bf16/fp16 wrappers keep master copies; torch optimizers do not
+                refresh()
+        elif self.accelerator.is_fsdp2:
             from torch.distributed.checkpoint.state_dict import StateDictOptions, set_model_state_dict
 
             set_model_state_dict(model, state_dict, options=StateDictOptions(full_state_dict=True))

@@ -23,6 +23,13 @@ from host_reads import HostReads, quiet_steps  # noqa: E402
 from tiny import build_trainer  # noqa: E402
 
 
+def report(line: str) -> None:
+    """One write per line: both processes share the launcher's stdout, and print() writes the text and its newline
+    separately, so two processes' lines could interleave ("WORLD 2 ...WORLD 2 ...\n\n")."""
+    sys.stdout.write(line + "\n")
+    sys.stdout.flush()
+
+
 def die():
     sys.stdout.flush()
     os.kill(os.getpid(), signal.SIGKILL)
@@ -96,10 +103,14 @@ def main():
     dropout = overrides.pop("dropout", 0.1)
     trainer = build_trainer(args.output, args.data, dropout=dropout, **overrides)
     rank = trainer.accelerator.process_index
-    print(f"WORLD {trainer.accelerator.num_processes} {trainer.accelerator.distributed_type}", flush=True)
+    report(f"WORLD {trainer.accelerator.num_processes} {trainer.accelerator.distributed_type}")
     fsdp = getattr(trainer.accelerator.state, "fsdp_plugin", None)
     if fsdp is not None:
-        print(f"FSDP version {fsdp.fsdp_version} {fsdp.state_dict_type} {type(trainer.model).__name__}", flush=True)
+        report(f"FSDP version {fsdp.fsdp_version} {fsdp.state_dict_type} {type(trainer.model).__name__}")
+    deepspeed = getattr(trainer.accelerator.state, "deepspeed_plugin", None)
+    if deepspeed is not None:
+        report(f"DeepSpeed ZeRO-{deepspeed.zero_stage} {type(trainer.model).__name__} "
+               f"{type(trainer.optimizer.optimizer).__name__}")
     if args.kill_at_step is not None:
         original = trainer.training_step
 
