@@ -4,7 +4,8 @@
 
     accelerate launch scripts/evaluate_model.py MODEL_FOLDER DATA_PATH [--split test] [--metrics f1 accuracy] [--batch-size 32]
 
-MODEL_FOLDER is any Hezar-format model folder (e.g. a checkpoint) or Hub repo id; its preprocessor encodes the data.
+MODEL_FOLDER is any Hezar-format model folder (e.g. a checkpoint), a checkpoints folder (its latest complete checkpoint)
+or a Hub repo id; its preprocessor encodes the data.
 Runs on any number of processes with the same (exact) result.
 """
 
@@ -21,6 +22,18 @@ from hezar_accel.models import Model
 from hezar_accel.trainer import Trainer, TrainerConfig
 
 
+def _model_folder(path: str) -> str:
+    """A checkpoints folder (no model config of its own, complete checkpoints inside) means its latest checkpoint."""
+    import os
+
+    from hezar_accel.constants import MODEL_CONFIG_FILE
+    from hezar_accel.trainer.checkpoint import find_latest
+
+    if os.path.isdir(path) and not os.path.isfile(os.path.join(path, MODEL_CONFIG_FILE)):
+        return find_latest(path) or path
+    return path
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("model", help="model folder or Hub repo id")
@@ -35,7 +48,7 @@ def main(argv=None) -> int:
     try:
         import yaml
 
-        model = Model.load(args.model)
+        model = Model.load(_model_folder(args.model))
         options = dict(item.split("=", 1) for item in args.dataset_option)
         options = {k: yaml.safe_load(v) for k, v in options.items()}
         options.setdefault("task", model.config.task)
