@@ -10,6 +10,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ..constants import TQDM_BAR_FORMAT
+from .iterables import settle_remainder
 
 
 @dataclass
@@ -70,6 +71,8 @@ def evaluation_loop(trainer, dataloader=None, kept: list | None = None) -> dict[
     bar = tqdm(dataloader, desc="Evaluating", unit="batch", bar_format=TQDM_BAR_FORMAT, ascii=" #", leave=False,
                disable=not show)
     for input_batch in bar:
+        if acc.num_processes > 1:
+            settle_remainder(dataloader)  # an iterable eval set: how many rows of the last round are real
         out = trainer.evaluation_step(trainer.prepare_input_batch(input_batch))
         predictions, labels = out["predictions"], out["labels"]
         if predictions.dim() > 1:
