@@ -163,10 +163,11 @@ class CountedPass(torch.utils.data.IterableDataset):
 def settle_remainder(dataloader) -> None:
     """At the last batch of a prepared dataloader over a :class:`CountedPass`, set how many rows its last round
     really holds (accelerate's ``remainder``): ``gather_for_metrics`` and the loss then leave the repeats out."""
-    inner = getattr(dataloader, "dataset", None)
-    counted = getattr(inner, "dataset", inner)  # under several processes inside accelerate's IterableDatasetShard
+    shard = getattr(dataloader, "dataset", None)  # accelerate's IterableDatasetShard, under several processes
+    counted = getattr(shard, "dataset", None)
     if isinstance(counted, CountedPass) and counted.count is not None and getattr(dataloader, "end_of_dataloader", False):
-        dataloader.remainder = counted.count % dataloader.total_batch_size
+        # One round: batch_size rows for each process (the dataloader's own total_batch_size assumes a sampler).
+        dataloader.remainder = counted.count % (shard.batch_size * shard.num_processes)
 
 
 def empty_pass_error(epoch: int, max_steps: int) -> DataError:
