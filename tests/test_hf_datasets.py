@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from hezar_accel.data import Dataset
+from hezar_accel.data.columns import ColumnCollator
 from hezar_accel.errors import CheckpointError, ConfigError, DataError
 from hezar_accel.trainer import Trainer, TrainerConfig
 from hezar_accel.trainer.state import TrainerState
@@ -86,6 +87,21 @@ def test_a_run_on_an_hf_dataset_killed_mid_epoch_resumes_bitwise_equal(tmp_path,
     assert resumed.resumed.step == 12 and resumed.state.global_step == 20
     assert_same_weights(str(tmp_path / "reference"), str(tmp_path / "resumed"))
     assert csv_rows(str(tmp_path / "resumed")) == csv_rows(str(tmp_path / "reference"))
+
+
+def test_a_collator_giving_hf_style_input_ids_batches_trains_like_the_default_one(tmp_path, tables):
+    default = trainer_on(tmp_path / "default", tables, tables["hf_train"], tables["hf_test"], max_steps=6)
+    default_results = default.train()
+    # What a 🤗 collator returns: `input_ids` (not this package's `token_ids`), padded, with `labels`.
+    pad = tables["tokenizer"].pad_token_id
+    hf_style = ColumnCollator({"input_ids": "input_ids", "attention_mask": "attention_mask",
+                               "token_type_ids": "token_type_ids", "label": "labels"},
+                              {"input_ids": pad, "labels": -100})
+    own = trainer_on(tmp_path / "own", tables, tables["hf_train"], tables["hf_test"], data_collator=hf_style,
+                     max_steps=6)
+    assert "input_ids" in hf_style([tables["hf_train"][0]]) and own.data_collator is hf_style
+    assert own.train() == default_results
+    assert_same_weights(str(tmp_path / "default"), str(tmp_path / "own"))
 
 
 def test_a_resume_on_a_changed_hf_dataset_is_refused_naming_the_dataset(tmp_path, tables):

@@ -98,6 +98,13 @@ def model_inputs(model) -> tuple[list[str], list[str]]:
     return required, optional
 
 
+def batch_renames(model) -> dict[str, str]:
+    """Batch key -> the model's name for it, for 🤗-style batches: ``{"input_ids": "token_ids"}`` for a model whose
+    forward reads ``token_ids`` (this package's), the reverse for one that reads ``input_ids``."""
+    names = [n for n in sum(model_inputs(model), []) if n != "labels"]
+    return {TOKEN_ALIASES[n]: n for n in names if n in TOKEN_ALIASES and TOKEN_ALIASES[n] not in names}
+
+
 def _parameters(function) -> list[inspect.Parameter]:
     try:
         return list(inspect.signature(function).parameters.values())
@@ -187,6 +194,7 @@ class DataInputs:
     def __init__(self, config, model, preprocessor, train_dataset, eval_dataset, data_collator: Callable | None):
         self.config, self.model, self.user_collator = config, model, data_collator
         self.pad_id, self.notes = pad_token_id(model, preprocessor) if model is not None else (None, [])
+        self.batch_renames = batch_renames(model) if model is not None else {}
         self.problems: list[str] = []
         self.kinds: dict[str, str] = {}
         self._collators: dict[int, tuple[Any, Callable | None]] = {}  # id(dataset) -> (dataset, its collator)
@@ -270,7 +278,8 @@ class DataInputs:
             return [f"{role}: the data collator returned {type(batch).__name__}, not a dict of tensors (model input "
                     "name -> tensor, with `labels`)"]
         required = model_inputs(self.model)[0] if self.model is not None else []
-        missing = [k for k in [*required, "labels"] if not isinstance(batch.get(k), torch.Tensor)]
+        present = {self.batch_renames.get(k, k) for k, v in batch.items() if isinstance(v, torch.Tensor)}
+        missing = [k for k in [*required, "labels"] if k not in present]
         if missing:
             return [f"{role}: the collated batch has no tensor {missing} (keys: {sorted(batch)}); the model needs its "
                     "inputs and `labels` as tensors"]

@@ -73,7 +73,8 @@ def evaluation_loop(trainer, dataloader=None, kept: list | None = None) -> dict[
     for input_batch in bar:
         if acc.num_processes > 1:
             settle_remainder(dataloader)  # an iterable eval set: how many rows of the last round are real
-        out = trainer.evaluation_step(trainer.prepare_input_batch(input_batch))
+        input_batch = trainer.prepare_input_batch(input_batch)  # the model's names (input_ids -> token_ids ...)
+        out = trainer.evaluation_step(input_batch)
         predictions, labels = out["predictions"], out["labels"]
         if predictions.dim() > 1:
             predictions = acc.pad_across_processes(predictions, dim=1, pad_index=pad)

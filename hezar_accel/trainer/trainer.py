@@ -212,8 +212,11 @@ class Trainer:
 
     # -- one step --------------------------------------------------------------------------------------------------
     def prepare_input_batch(self, input_batch: Mapping[str, Any]) -> dict[str, Any]:
-        """Keep the tensors of a collated batch (accelerate already moved them to the device)."""
-        return {k: v for k, v in input_batch.items() if isinstance(v, torch.Tensor)}
+        """Keep the tensors of a collated batch (accelerate already moved them to the device), under the model's
+        input names: a 🤗-style ``input_ids`` is fed as ``token_ids`` to a model that reads those."""
+        renames = self.data_inputs.batch_renames
+        return {(renames[k] if k in renames and renames[k] not in input_batch else k): v
+                for k, v in input_batch.items() if isinstance(v, torch.Tensor)}
 
     def forward(self, input_batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """Run the model on a batch; returns its output dict (with ``logits``)."""
