@@ -232,8 +232,7 @@ class DataInputs:
         collator = (self.user_collator or own) if role == "train_dataset" else (own or self.user_collator)
         if kind == HEZAR:  # this package's datasets are built to fit; nothing to read ahead
             if len(dataset) == 0:
-                problems.append(f"{role}: is empty (0 samples)" + ("; pass None to train without evaluation"
-                                                                   if role == "eval_dataset" else ""))
+                problems.append(_empty(role, "0 samples"))
             self._remember(role, dataset, collator)
             return problems
         try:
@@ -241,7 +240,7 @@ class DataInputs:
         except Exception as e:  # the user's dataset code failed: say where, before any training
             return problems + [f"{role}: reading its first row failed ({type(e).__name__}: {e})"]
         if row is _EMPTY:
-            return problems + [f"{role}: is empty ({'the iterable yields no row' if kind == ITERABLE else '0 samples'})"]
+            return problems + [_empty(role, "the iterable yields no row" if kind == ITERABLE else "0 samples")]
         if collator is None:
             if not isinstance(row, Mapping):
                 return problems + [
@@ -256,8 +255,7 @@ class DataInputs:
             collator = ColumnCollator(columns, pad_values)
             if dropped:
                 self.notes.append(f"{role}: columns not fed to {type(self.model).__name__}: "
-                                  + ", ".join(f"{c} ({_describe(row[c]) if not _numeric(row[c]) else 'not a forward input'})"
-                                              for c in dropped))
+                                  + ", ".join(f"{c} ({_why_left_out(row[c])})" for c in dropped))
         problems += self._batch_problems(role, collator, row)
         self._remember(role, dataset, collator)
         return problems
@@ -284,6 +282,14 @@ class DataInputs:
             return [f"{role}: the collated batch has no tensor {missing} (keys: {sorted(batch)}); the model needs its "
                     "inputs and `labels` as tensors"]
         return []
+
+
+def _empty(role: str, what: str) -> str:
+    return f"{role}: is empty ({what})" + ("; pass None to train without evaluation" if role == "eval_dataset" else "")
+
+
+def _why_left_out(value) -> str:
+    return "not a forward input" if _numeric(value) else type(value).__name__
 
 
 def _unreadable(role: str, dataset) -> str:
