@@ -106,7 +106,8 @@ class Trainer:
         train_dl, eval_dl = build_dataloaders(config, train_dataset, eval_dataset, self.data_collator,
                                               pin_memory=self.accelerator.device.type == "cuda",
                                               eval_collator=eval_collator)
-        self.train_sampler = train_dl.sampler if train_dl is not None else None
+        iterable = self.data_inputs.kinds.get("train_dataset") == ITERABLE  # no length: passes end by running out
+        self.train_sampler = train_dl.sampler if train_dl is not None and not iterable else None  # epoch-seeded
         optimizer = optimizer or build_optimizer(model, config.optimizer, config.learning_rate, config.weight_decay,
                                                  self.accelerator.device.type)
         if config.torch_compile:
@@ -118,10 +119,9 @@ class Trainer:
          self.lr_scheduler) = self.accelerator.prepare(model, optimizer, train_dl, eval_dl, scheduler)
         self.plan = None
         if self.train_dataloader is not None:  # without training data the Trainer only evaluates
-            iterable = self.data_inputs.kinds.get("train_dataset") == ITERABLE  # no length: passes end by running out
-            self.plan = plan_steps(None if iterable else len(self.train_dataloader), config.gradient_accumulation_steps,
-                                   config.num_epochs, config.max_steps, config.warmup_steps, config.save_steps, config.log_steps,
-                                   config.eval_steps)
+            self.plan = plan_steps(None if iterable else len(self.train_dataloader),
+                                   config.gradient_accumulation_steps, config.num_epochs, config.max_steps,
+                                   config.warmup_steps, config.save_steps, config.log_steps, config.eval_steps)
             if lr_scheduler is None:
                 set_schedule_length(self.lr_scheduler, self.plan.total_steps, self.plan.warmup_steps)
         self.metrics_handler = metrics_handler or get_metrics_handler_class(config.task)(
