@@ -49,3 +49,15 @@ def test_a_warmup_longer_than_the_run_is_refused():
 def test_an_empty_dataloader_is_refused():
     with pytest.raises(ConfigError, match="no batch"):
         plan_steps(0, 1, 1, None)
+
+
+def test_an_iterable_is_planned_by_max_steps_alone_with_its_epochs_unknown():
+    plan = plan_steps(batches_per_epoch=None, gradient_accumulation_steps=2, num_epochs=5, max_steps=30, save_steps=0.5)
+    assert (plan.total_steps, plan.steps_per_epoch, plan.num_epochs, plan.save_steps) == (30, None, None, 15)
+    # Every epoch belongs to the run (passes go on until max_steps); none is known to be the last.
+    assert plan.runs_epoch(1000) and not plan.is_last_epoch(1000)
+
+
+def test_an_iterable_without_max_steps_is_refused_saying_what_to_set():
+    with pytest.raises(ConfigError, match="max_steps: required with an iterable train_dataset.*num_epochs: 3"):
+        plan_steps(batches_per_epoch=None, gradient_accumulation_steps=1, num_epochs=3, max_steps=None)

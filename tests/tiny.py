@@ -67,12 +67,46 @@ def make_model(id2label: dict, vocab_size: int, seed: int | None = 0, dropout: f
     return BertTextClassification(config)
 
 
+class RowStream(torch.utils.data.IterableDataset):
+    """A plain torch IterableDataset over a list of rows, reshuffled per epoch by ``set_epoch`` (seed + epoch)."""
+
+    def __init__(self, rows: list, seed: int = 0):
+        self.rows, self.seed, self.epoch = rows, seed, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __iter__(self):
+        order = torch.randperm(len(self.rows), generator=torch.Generator().manual_seed(self.seed + self.epoch))
+        return (self.rows[i] for i in order.tolist())
+
+
+def as_hf(dataset, data_format: str):
+    """The rows of a tokenized hezar_accel text-classification dataset as a user of 🤗 Transformers brings them.
+
+    ``hf``: a ``datasets.Dataset`` with ``input_ids``, ``attention_mask``, ``token_type_ids``, ``label`` and a
+    ``text`` string column (the same tokens, in the same row order); ``hf_iterable``: that table streamed as a
+    ``datasets.IterableDataset`` (2 shards, buffer-shuffled per epoch); ``torch_iterable``: a :class:`RowStream`.
+    """
+    table = dataset.data.rename_columns({"token_ids": "input_ids", "labels": "label"})
+    table = table.add_column("text", [f"row {i}" for i in range(len(table))])
+    if data_format == "hf":
+        return table
+    if data_format == "hf_iterable":
+        return table.to_iterable_dataset(num_shards=2).shuffle(seed=0, buffer_size=16)
+    if data_format == "torch_iterable":
+        return RowStream(list(table))
+    raise ValueError(f"unknown data_format {data_format!r}")
+
+
 def build_trainer(output_dir: str, data_folder: str, dropout: float = 0.1, model_init=None, callbacks=(),
-                  **overrides):
+                  data_format: str = "hezar", eval_format: str | None = None, **overrides):
     """A complete tiny text-classification Trainer over ``data_folder`` (made by make_text_data).
 
     ``model_init`` and ``callbacks`` go to the Trainer (with ``model_init`` the test's function builds the model);
-    the other keyword arguments are TrainerConfig fields.
+    ``data_format``/``eval_format`` (default: ``data_format``, or ``hf`` for an iterable training set) give the
+    training/evaluation data as 🤗-style rows instead of hezar_accel datasets (see :func:`as_hf`); the other keyword
+    arguments are TrainerConfig fields.
     """
     from hezar_accel.data import Dataset
     from hezar_accel.trainer import Trainer, TrainerConfig
@@ -81,10 +115,15 @@ def build_trainer(output_dir: str, data_folder: str, dropout: float = 0.1, model
     train = Dataset.load(data_folder, split="train", preprocessor=tokenizer)
     test = Dataset.load(data_folder, split="test", preprocessor=tokenizer)
     model = None if model_init else make_model(train.config.id2label, tokenizer.vocab_size, dropout=dropout)
+    collator = train.data_collator
+    if data_format != "hezar":
+        eval_format = eval_format or ("hf" if data_format.endswith("iterable") else data_format)
+        train, collator = as_hf(train, data_format), None
+        test = as_hf(test, eval_format) if eval_format != "hezar" else test
     settings = dict(output_dir=output_dir, task="text_classification", device="cpu", num_epochs=3, batch_size=8,
                     optimizer="adamw", learning_rate=1e-2, log_steps=4, show_progress_bar=False, log_with=None, write_plots=False,
                     metrics=["accuracy", "f1"])
     settings.update(overrides)
     config = TrainerConfig(**settings)
-    return Trainer(config, model, train_dataset=train, eval_dataset=test, data_collator=train.data_collator,
+    return Trainer(config, model, train_dataset=train, eval_dataset=test, data_collator=collator,
                    preprocessor=tokenizer, callbacks=callbacks, model_init=model_init)

@@ -65,7 +65,8 @@ class Checkpointer:
         if epoch_end is None:
             due = plan.is_due(plan.save_steps, step)
         else:
-            due = epoch_end >= plan.num_epochs or step >= plan.total_steps or epoch_end % (self.config.save_freq or 1) == 0
+            due = (plan.is_last_epoch(epoch_end) or step >= plan.total_steps
+                   or epoch_end % (self.config.save_freq or 1) == 0)
         if due:
             self.save()
         return due
@@ -185,6 +186,8 @@ class Checkpointer:
         path, saved = self._choose(resume)
         order = self.data_order.problems(saved.data_check, saved.epoch, saved.epoch_step) if saved.data_check else []
         check_resumable(path, saved, order, plan.total_steps, config.ignore_data_order_mismatch)
+        if saved.data_check:  # an iterable's rows are verified while the resumed pass reads them again
+            self.data_order.expect(saved.data_check, config.ignore_data_order_mismatch)
         if os.path.isdir(ckpt.accelerate_folder(path)):
             load_accelerate_state(acc, ckpt.accelerate_folder(path))
         else:

@@ -10,6 +10,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ..constants import TQDM_BAR_FORMAT
+from .iterables import settle_remainder
 
 
 @dataclass
@@ -70,7 +71,10 @@ def evaluation_loop(trainer, dataloader=None, kept: list | None = None) -> dict[
     bar = tqdm(dataloader, desc="Evaluating", unit="batch", bar_format=TQDM_BAR_FORMAT, ascii=" #", leave=False,
                disable=not show)
     for input_batch in bar:
-        out = trainer.evaluation_step(trainer.prepare_input_batch(input_batch))
+        if acc.num_processes > 1:
+            settle_remainder(dataloader)  # an iterable eval set: how many rows of the last round are real
+        input_batch = trainer.prepare_input_batch(input_batch)  # the model's names (input_ids -> token_ids ...)
+        out = trainer.evaluation_step(input_batch)
         predictions, labels = out["predictions"], out["labels"]
         if predictions.dim() > 1:
             predictions = acc.pad_across_processes(predictions, dim=1, pad_index=pad)

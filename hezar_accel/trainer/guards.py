@@ -58,10 +58,13 @@ class NonFiniteTracker:
         return None if step < 0 else step
 
 
-def non_finite_error(step: int, batch_indices: list, checkpoint_hint: str) -> TrainingError:
-    """The error for a NaN/inf loss at update ``step``: which samples, where training can restart, what to change."""
+def non_finite_error(step: int, batch_indices: list | None, checkpoint_hint: str) -> TrainingError:
+    """The error for a NaN/inf loss at update ``step``: which samples (None: an iterable dataset has no indices),
+    where training can restart, what to change."""
+    samples = (f"sample indices of that update: {batch_indices}" if batch_indices is not None
+               else "an iterable dataset has no sample indices")
     return TrainingError(
-        f"The training loss was NaN/inf at update {step} (sample indices of that update: {batch_indices}); "
+        f"The training loss was NaN/inf at update {step} ({samples}); "
         f"{checkpoint_hint}. Lower the learning rate, enable max_grad_norm, check those samples, or set "
         "nan_policy: skip_step to skip such updates."
     )

@@ -27,7 +27,22 @@ def _dataset_line(dataset) -> str:
     config = getattr(dataset, "config", None)
     where = getattr(config, "path", None) or type(dataset).__name__
     split = getattr(dataset, "split", None)
-    return f"{where}{f' [{split}]' if split else ''} ({len(dataset)} samples)"
+    size = f"{len(dataset)} samples" if hasattr(dataset, "__len__") else "iterable, length unknown"
+    return f"{where}{f' [{split}]' if split else ''} ({size})"
+
+
+def _steps_line(plan) -> str:
+    if plan.steps_per_epoch is None:
+        return f"{plan.total_steps} (max_steps; an epoch is one pass of the iterable, its steps known when it ends)"
+    return f"{plan.total_steps} ({plan.steps_per_epoch} per epoch, {plan.batches_per_epoch} batches per process)"
+
+
+def _order_check_line(trainer) -> str:
+    """What a resume of this run can verify about the data order (DataOrder / IterableDataOrder)."""
+    if trainer.plan.steps_per_epoch is not None:
+        return "exact: settings and each process's upcoming sample indices"
+    return ("settings, and on resume the replayed batches of the current pass (exact only if the iterable yields "
+            "the same rows for a given epoch; rows after the resume point cannot be checked)")
 
 
 def info_rows(trainer) -> dict[str, object]:
@@ -48,8 +63,8 @@ def info_rows(trainer) -> dict[str, object]:
         "Initial Learning Rate": c.learning_rate,
         "Learning Rate Scheduler": _schedule_line(trainer),
         "Learning Rate Decay": c.weight_decay,
-        "Epochs": plan.num_epochs,
-        "Steps": f"{plan.total_steps} ({plan.steps_per_epoch} per epoch, {plan.batches_per_epoch} batches per process)",
+        "Epochs": plan.num_epochs if plan.num_epochs is not None else "passes of the iterable until max_steps",
+        "Steps": _steps_line(plan),
         "Batch Size": f"{c.batch_size} per process x {acc.num_processes} x {c.gradient_accumulation_steps} accumulation"
                       f" = {c.batch_size * acc.num_processes * c.gradient_accumulation_steps}",
         "Number of Parameters": human_count(total),
@@ -59,6 +74,7 @@ def info_rows(trainer) -> dict[str, object]:
         "Checkpoints Path": c.checkpoints_path,
         "Logs Path": f"{c.logs_path}/{trainer.state.run_name}",
         "Resumed From": f"{resumed.checkpoint} (step {resumed.step})" if resumed else "N/A",
+        "Data Order Check": _order_check_line(trainer),
         "Initial Weights": f"fingerprint {trainer.initial_weights_fingerprint} (seed {c.seed})",
         "Adjusted": "; ".join(plan.notes) or "nothing",
         "Callbacks": ", ".join(type(cb).__name__ for cb in trainer.callbacks.callbacks) or "none",

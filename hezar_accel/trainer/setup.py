@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from typing import Callable
 
 import torch
 from torch.utils.data import DataLoader
@@ -10,6 +11,8 @@ from torch.utils.data import DataLoader
 from ..data.samplers import EpochShuffleSampler, LengthGroupedSampler
 from ..errors import ConfigError
 from .config import TrainerConfig
+from .data_inputs import ITERABLE, DataInputs, data_kind, sample_lengths
+from .iterables import CountedPass, EpochPasses, ReplayCheck
 
 
 def _nearest_existing(path: str) -> str:
@@ -38,8 +41,16 @@ def check_model_source(config, model, model_init) -> None:
                                              "returns the model"])
 
 
-def check_inputs(config, model, train_dataset, eval_dataset) -> None:
+def check_inputs(config, model, train_dataset, eval_dataset, preprocessor=None,
+                 data_collator: Callable | None = None) -> DataInputs:
     """Refuse unusable inputs before anything is built, with every problem in one message.
+
+    Args:
+        config, model, train_dataset, eval_dataset, data_collator: as given to the Trainer.
+        preprocessor: the preprocessor the model will carry (its tokenizer's pad id pads 🤗-style token columns).
+
+    Returns:
+        The checked :class:`~.data_inputs.DataInputs` (the collator of each dataset, notes to print).
 
     Raises:
         TypeError: ``config`` is not a TrainerConfig. ConfigError: the list of problems.
@@ -57,16 +68,15 @@ def check_inputs(config, model, train_dataset, eval_dataset) -> None:
     problems += _length_problems(model, train_dataset)
     if train_dataset is None and eval_dataset is None:
         problems.append("train_dataset: required (or an eval_dataset alone, to evaluate only)")
-    elif train_dataset is not None and len(train_dataset) == 0:
-        problems.append("train_dataset: is empty (0 samples)")
-    if eval_dataset is not None and len(eval_dataset) == 0:
-        problems.append("eval_dataset: is empty (0 samples); pass None to train without evaluation")
+    inputs = DataInputs(config, model, preprocessor, train_dataset, eval_dataset, data_collator)
+    problems += inputs.problems
     existing = _nearest_existing(config.output_dir)
     if not os.path.isdir(existing) or not os.access(existing, os.W_OK | os.X_OK):
         problems.append(f"output_dir: `{config.output_dir}` is not writable (`{existing}` is not a writable folder); "
                         "choose a folder you can write to")
     if problems:
         raise ConfigError("Trainer inputs", problems)
+    return inputs
 
 
 def _length_problems(model, dataset) -> list[str]:
@@ -101,23 +111,35 @@ def check_precision(mixed_precision: str | None, on_cpu: bool) -> None:
             "(supported on CPUs), `no`, or run on a GPU"])
 
 
-def build_dataloaders(config: TrainerConfig, train_dataset, eval_dataset, collator, pin_memory: bool):
+def build_dataloaders(config: TrainerConfig, train_dataset, eval_dataset, collator, pin_memory: bool,
+                      eval_collator=None):
     """Training dataloader (epoch-seeded sampler) and evaluation dataloader (dataset order).
 
     Both get their own generator, so creating their iterators never draws from the global torch RNG: a resumed run's
-    dropout stream then continues exactly where the interrupted one stopped.
+    dropout stream then continues exactly where the interrupted one stopped. An iterable training set is read in
+    passes (:class:`~.iterables.EpochPasses`) through a :class:`~.iterables.ReplayCheck` collate function; an
+    iterable evaluation set is counted (:class:`~.iterables.CountedPass`).
+
+    Args:
+        collator / eval_collator: the collate functions of the training and evaluation sets (see ``DataInputs``).
     """
     common = _loader_options(config, pin_memory)
-    evaluation = build_eval_dataloader(config, eval_dataset, collator, pin_memory) if eval_dataset is not None else None
+    evaluation = build_eval_dataloader(config, eval_dataset, eval_collator, pin_memory) if eval_dataset is not None else None
     if train_dataset is None:
         return None, evaluation
-    lengths = train_dataset.lengths() if config.group_by_length and hasattr(train_dataset, "lengths") else None
+    generator = torch.Generator().manual_seed(config.seed)
+    if data_kind(train_dataset) == ITERABLE:
+        replay = ReplayCheck(collator)
+        train = DataLoader(EpochPasses(train_dataset, replay.start_pass), batch_size=config.batch_size,
+                           collate_fn=replay, generator=generator, **common)
+        return train, evaluation
+    lengths = sample_lengths(train_dataset) if config.group_by_length else None
     if lengths is not None:
         sampler = LengthGroupedSampler(lengths, config.batch_size, seed=config.seed)
     else:
         sampler = EpochShuffleSampler(len(train_dataset), seed=config.seed, shuffle=config.dataloader_shuffle)
     train = DataLoader(train_dataset, batch_size=config.batch_size, sampler=sampler, collate_fn=collator,
-                       generator=torch.Generator().manual_seed(config.seed), **common)
+                       generator=generator, **common)
     return train, evaluation
 
 
@@ -128,10 +150,13 @@ def _loader_options(config: TrainerConfig, pin_memory: bool) -> dict:
 
 
 def build_eval_dataloader(config: TrainerConfig, dataset, collator, pin_memory: bool) -> DataLoader:
-    """An evaluation dataloader over ``dataset`` in its own order (its own collator when it has one)."""
+    """An evaluation dataloader over ``dataset`` in its own order, collated by ``collator`` (see
+    ``DataInputs.collator_for``); an iterable is wrapped to count its rows (exact metrics across processes)."""
+    if data_kind(dataset) == ITERABLE:
+        dataset = CountedPass(dataset)
     return DataLoader(dataset, batch_size=config.eval_batch_size or config.batch_size, shuffle=False,
-                      collate_fn=getattr(dataset, "data_collator", None) or collator,
-                      generator=torch.Generator().manual_seed(config.seed), **_loader_options(config, pin_memory))
+                      collate_fn=collator, generator=torch.Generator().manual_seed(config.seed),
+                      **_loader_options(config, pin_memory))
 
 
 def epoch_dataloader(accelerator, dataloader, epoch: int, skip_batches: int):

@@ -18,7 +18,7 @@ from typing import Any, Callable, Mapping
 
 import torch
 from accelerate import Accelerator
-from accelerate.utils import ProjectConfiguration, set_seed
+from accelerate.utils import DataLoaderConfiguration, ProjectConfiguration, set_seed
 from tqdm.auto import tqdm
 
 from ..constants import TQDM_BAR_FORMAT, NanPolicy, TaskType
@@ -30,10 +30,12 @@ from .callbacks import CallbackList, EarlyStoppingCallback
 from .checkpoint import checkpoint_name
 from .checkpointer import Checkpointer
 from .config import TrainerConfig
-from .data_order import DataOrder
+from .data_inputs import ITERABLE
+from .data_order import data_order_for
 from .evaluation import PredictionOutput, evaluation_loop
 from .guards import NonFiniteTracker, StopSignal, TrainingPreempted, all_finite, non_finite_error
 from .info import EvaluationTable, format_info, info_rows
+from .iterables import empty_pass_error
 from .loggers import RunLog
 from .optim import SchedulerStepper, build_optimizer, build_scheduler, set_schedule_length
 from .resume import ResumeReport
@@ -57,9 +59,14 @@ class Trainer:
     Args:
         config: the run's :class:`TrainerConfig`.
         model: a :class:`Model` (or any module with ``forward(**inputs) -> {"logits"}`` and ``compute_loss``).
-        train_dataset: training data (a ``Dataset`` with ``data_collator``).
-        eval_dataset: evaluation data, or None.
-        data_collator: batch collate function; default: ``train_dataset.data_collator``.
+        train_dataset: training data: a hezar_accel ``Dataset`` (with its ``data_collator``), a 🤗
+            ``datasets.Dataset`` or torch map-style dataset of tokenized dict rows, or a torch/🤗 ``IterableDataset``
+            (trains with ``max_steps``; an epoch is one pass). See ``data_inputs.py`` and ``iterables.py``.
+        eval_dataset: evaluation data of the same kinds (an iterable must be finite), or None.
+        data_collator: batch collate function; default: ``train_dataset.data_collator``, else (🤗-style rows) a
+            :class:`~hezar_accel.data.columns.ColumnCollator` that keeps the model's input columns (``input_ids``
+            fed as ``token_ids``, ``label`` as ``labels``) and pads them (token ids with the tokenizer's pad id,
+            labels with -100, the rest with 0).
         preprocessor: tokenizer/image processor/feature extractor saved with the model; default: the model's.
         metrics_handler: custom metrics handler; default: the task's.
         optimizer: custom optimizer (over ``model``'s parameters); default: built from the config.
@@ -71,7 +78,8 @@ class Trainer:
             Trainer is created starts from whatever the RNG held then.
 
     Raises:
-        ConfigError: invalid inputs (all problems in one message) before anything is built.
+        ConfigError: invalid inputs (all problems in one message) before anything is built: e.g. a list instead of
+            a dataset, rows that are not dicts or lack ``labels``/the model's inputs, an iterable without ``max_steps``.
     """
 
     def __init__(self, config: TrainerConfig, model: Model | None = None, train_dataset=None, eval_dataset=None,
@@ -82,18 +90,24 @@ class Trainer:
         set_seed(config.seed)
         if model_init is not None:
             model = model_init()  # after seeding: the initial weights are a function of config.seed
-        check_inputs(config, model, train_dataset, eval_dataset)
+        preprocessor = preprocessor if preprocessor is not None else getattr(model, "preprocessor", None)
+        self.data_inputs = check_inputs(config, model, train_dataset, eval_dataset, preprocessor, data_collator)
         self.config = config
         self.accelerator = self._build_accelerator()
-        model.preprocessor = preprocessor if preprocessor is not None else getattr(model, "preprocessor", None)
+        for note in self.data_inputs.notes:
+            self.accelerator.print(f"Data: {note}")
+        model.preprocessor = preprocessor
         self.init_weights_report = self._init_weights(model)
         # Before any wrapping or sharding: what the banner shows, to tell two runs' starting points apart.
         self.initial_weights_fingerprint = weights_fingerprint(model)
         self.train_dataset, self.eval_dataset = train_dataset, eval_dataset
-        self.data_collator = data_collator or getattr(train_dataset, "data_collator", None)
+        self.data_collator = self.data_inputs.train_collator
+        eval_collator = self.data_inputs.collator_for(eval_dataset) if eval_dataset is not None else None
         train_dl, eval_dl = build_dataloaders(config, train_dataset, eval_dataset, self.data_collator,
-                                              pin_memory=self.accelerator.device.type == "cuda")
-        self.train_sampler = train_dl.sampler if train_dl is not None else None
+                                              pin_memory=self.accelerator.device.type == "cuda",
+                                              eval_collator=eval_collator)
+        iterable = self.data_inputs.kinds.get("train_dataset") == ITERABLE  # no length: passes end by running out
+        self.train_sampler = train_dl.sampler if train_dl is not None and not iterable else None  # epoch-seeded
         optimizer = optimizer or build_optimizer(model, config.optimizer, config.learning_rate, config.weight_decay,
                                                  self.accelerator.device.type)
         if config.torch_compile:
@@ -105,9 +119,9 @@ class Trainer:
          self.lr_scheduler) = self.accelerator.prepare(model, optimizer, train_dl, eval_dl, scheduler)
         self.plan = None
         if self.train_dataloader is not None:  # without training data the Trainer only evaluates
-            self.plan = plan_steps(len(self.train_dataloader), config.gradient_accumulation_steps, config.num_epochs,
-                                   config.max_steps, config.warmup_steps, config.save_steps, config.log_steps,
-                                   config.eval_steps)
+            self.plan = plan_steps(None if iterable else len(self.train_dataloader),
+                                   config.gradient_accumulation_steps, config.num_epochs, config.max_steps,
+                                   config.warmup_steps, config.save_steps, config.log_steps, config.eval_steps)
             if lr_scheduler is None:
                 set_schedule_length(self.lr_scheduler, self.plan.total_steps, self.plan.warmup_steps)
         self.metrics_handler = metrics_handler or get_metrics_handler_class(config.task)(
@@ -120,8 +134,8 @@ class Trainer:
                                     getattr(train_dataset, "config", None))
         self.data_order = None
         if self.plan is not None:
-            self.data_order = DataOrder(self.train_dataloader, self.train_sampler, train_dataset, config,
-                                        self.accelerator.num_processes, self.plan.steps_per_epoch)
+            self.data_order = data_order_for(self.train_dataloader, train_dl, train_dataset, config, self.accelerator,
+                                             self.plan.steps_per_epoch)
         self.checkpointer = Checkpointer(self.accelerator, config, self.state, self.weights, self.run_log.loss,
                                          self.data_order, self.lr_scheduler, self.optimizer, self.plan)
         self.scheduler_stepper = SchedulerStepper(self.accelerator, self.lr_scheduler)
@@ -150,6 +164,9 @@ class Trainer:
         requested = backend.requested_mode()
         accelerator = Accelerator(
             **backend.accelerator_device_kwargs(use_cpu, requested),
+            # Iterable datasets are sharded, never dispatched: dispatching concatenates the processes' batches on the
+            # main process, which fails on dynamically padded batches of different lengths (iterables.py).
+            dataloader_config=DataLoaderConfiguration(dispatch_batches=False),
             mixed_precision=c.mixed_precision,
             gradient_accumulation_steps=c.gradient_accumulation_steps,
             log_with=trackers or None,
@@ -195,8 +212,11 @@ class Trainer:
 
     # -- one step --------------------------------------------------------------------------------------------------
     def prepare_input_batch(self, input_batch: Mapping[str, Any]) -> dict[str, Any]:
-        """Keep the tensors of a collated batch (accelerate already moved them to the device)."""
-        return {k: v for k, v in input_batch.items() if isinstance(v, torch.Tensor)}
+        """Keep the tensors of a collated batch (accelerate already moved them to the device), under the model's
+        input names: a 🤗-style ``input_ids`` is fed as ``token_ids`` to a model that reads those."""
+        renames = self.data_inputs.batch_renames
+        return {(renames[k] if k in renames and renames[k] not in input_batch else k): v
+                for k, v in input_batch.items() if isinstance(v, torch.Tensor)}
 
     def forward(self, input_batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """Run the model on a batch; returns its output dict (with ``logits``)."""
@@ -284,12 +304,14 @@ class Trainer:
         control = self.callbacks.control
         # An epoch whose updates are all done but whose end (evaluation, log row, save) is not - a run stopped by a
         # signal in its last update - still runs that end, without an update.
-        while (self.state.epoch <= self.plan.num_epochs and not control.should_stop
+        while (self.plan.runs_epoch(self.state.epoch) and not control.should_stop
                and (self.state.global_step < self.plan.total_steps or self.state.epoch_step > 0)):
             epoch = self.state.epoch
             train_results = self.inner_training_loop(epoch)
             if control.should_stop:  # a callback stopped the run mid-epoch; its requests were handled there
                 break
+            if self.state.epoch_step == 0 and self.state.global_step < self.plan.total_steps:
+                raise empty_pass_error(epoch, self.plan.total_steps)  # an iterable with nothing left: no endless loop
             self._raise_if_non_finite()
             self.scheduler_stepper.settle()
             row = {"step": self.state.global_step, "epoch": epoch, **_prefixed("train", train_results)}
@@ -310,7 +332,7 @@ class Trainer:
         dataloader = epoch_dataloader(self.accelerator, self.train_dataloader, epoch,
                                       self.state.epoch_step * self.config.gradient_accumulation_steps)
         bar = tqdm(total=self.plan.steps_per_epoch, initial=self.state.epoch_step, unit="step",
-                   desc=f"Epoch: {epoch}/{self.plan.num_epochs}", bar_format=TQDM_BAR_FORMAT, ascii=" #",
+                   desc=f"Epoch: {epoch}/{self.plan.num_epochs or '?'}", bar_format=TQDM_BAR_FORMAT, ascii=" #",
                    disable=not (self.config.show_progress_bar and self.accelerator.is_local_main_process))
         self.run_log.start_window()
         groups = update_groups(dataloader, self.config.gradient_accumulation_steps)
@@ -330,7 +352,8 @@ class Trainer:
             self.state.global_step += 1
             self.state.epoch_step += 1
             bar.update(1)
-            self._on_update(epoch, bar)
+            # The prepared dataloader reads one batch ahead: it knows when the batch just used was the pass's last.
+            self._on_update(epoch, bar, pass_ended=bool(getattr(dataloader, "end_of_dataloader", False)))
             if self.callbacks.control.should_stop:
                 break
         epoch_mean = self.run_log.epoch_loss()
@@ -338,12 +361,14 @@ class Trainer:
         bar.close()
         return {"loss": epoch_mean}
 
-    def _on_update(self, epoch: int, bar) -> None:
+    def _on_update(self, epoch: int, bar, pass_ended: bool = False) -> None:
         """After an update: mid-epoch log, evaluation and save when due (the epoch's last update leaves them to the
-        epoch end), the callbacks' step hook and their requests, then the stop check every process agrees on."""
+        epoch end), the callbacks' step hook and their requests, then the stop check every process agrees on.
+        ``pass_ended``: the update used the pass's last batch (how an iterable's epoch end is known)."""
         step, plan = self.state.global_step, self.plan
         row = {"step": step, "epoch": epoch}
-        last_of_epoch = self.state.epoch_step >= plan.steps_per_epoch or step >= plan.total_steps
+        ended = pass_ended if plan.steps_per_epoch is None else self.state.epoch_step >= plan.steps_per_epoch
+        last_of_epoch = ended or step >= plan.total_steps
         if not last_of_epoch:
             due = [plan.is_due(n, step) for n in (plan.log_steps, plan.eval_steps, plan.save_steps)]
             if any(due):  # the syncs these events need happen here, once, never inside an update
@@ -455,7 +480,7 @@ class Trainer:
             return self.eval_dataloader
         cached = self._other_eval_loaders.get(id(dataset))
         if cached is None or cached[0] is not dataset:  # one prepared loader per dataset, not one per call
-            loader = build_eval_dataloader(self.config, dataset, self.data_collator,
+            loader = build_eval_dataloader(self.config, dataset, self.data_inputs.collator_for(dataset),
                                            pin_memory=self.accelerator.device.type == "cuda")
             cached = self._other_eval_loaders[id(dataset)] = (dataset, self.accelerator.prepare_data_loader(loader))
         return cached[1]

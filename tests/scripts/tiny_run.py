@@ -7,6 +7,8 @@
 --signal-at-step N --signal SIG [--signal-twice] [--signal-launcher-too]: send SIG during update N+1.
 Under `accelerate launch` every process runs this script; only the process with rank --kill-rank kills itself.
 --save-to DIR: Trainer.save the model folder into DIR after train() (all processes take part).
+--print-rows: each process prints `ROWS <rank> <json>`: per update, its epoch and the token ids of each row it trained on.
+Overrides may also hold build_trainer's data_format / eval_format (🤗-style data, tests/tiny.py as_hf).
 --force-fsdp-on-cpu: make an `accelerate launch --use_fsdp --fsdp_version 2 ...` run really use FSDP2 on CPU (gloo); see
 force_fsdp_on_cpu.
 """
@@ -75,6 +77,20 @@ def force_fsdp_on_cpu():
         dist.init_process_group("gloo")
 
 
+def record_rows(trainer) -> list:
+    """Wrap ``training_step`` to record ``[epoch, [token ids of each row]]`` per micro-batch (padding left out)."""
+    seen = []
+    original = trainer.training_step
+
+    def recording_step(batch):
+        ids, mask = batch["token_ids"].cpu(), batch["attention_mask"].cpu().bool()
+        seen.append([trainer.state.epoch, [row[keep].tolist() for row, keep in zip(ids, mask)]])
+        return original(batch)
+
+    trainer.training_step = recording_step
+    return seen
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("output")
@@ -94,6 +110,7 @@ def main():
                         help="evaluate and predict with the untrained model: eval.json, predict.json, predictions.jsonl")
     parser.add_argument("--force-fsdp-on-cpu", action="store_true", help="really use FSDP2 on CPU (gloo)")
     parser.add_argument("--save-to", help="after training, Trainer.save the model folder here")
+    parser.add_argument("--print-rows", action="store_true", help="print the rows each process trained on")
     parser.add_argument("--count-host-reads", nargs=2, type=int, metavar=("LOG_STEPS", "SAVE_STEPS"),
                         help="print HOST_READS: what read tensor values between events (tests/host_reads.py)")
     args = parser.parse_args()
@@ -158,12 +175,15 @@ def main():
         trainer.training_step = signalling_step
     if args.kill_in_save and rank == args.kill_rank:
         kill_inside_save(args.kill_in_save, args.kill_save_step)
+    seen = record_rows(trainer) if args.print_rows else None
     reads = HostReads(trainer.state).install() if args.count_host_reads else None
     trainer.train()
     if reads is not None:
         reads.uninstall()
         quiet = quiet_steps(trainer.plan, *args.count_host_reads)
         print("HOST_READS", json.dumps(sorted(reads.callers_at(quiet))), flush=True)
+    if seen is not None:
+        report(f"ROWS {rank} {json.dumps(seen)}")
     if args.save_to:  # as a user would, after train(): a collective under several processes
         trainer.save(args.save_to)
     print("DONE", trainer.state.global_step, flush=True)
