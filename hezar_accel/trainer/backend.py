@@ -103,3 +103,44 @@ def check_mode(accelerator, requested: str | None, force_cpu: bool) -> None:
         f"distributed_type: the launch asked for {requested} ({variable}=true) but accelerate set up {obtained} "
         f"with {accelerator.num_processes} process(es); refusing to train in another mode than the one asked for: "
         f"{fix}"])
+
+
+def build_accelerator(config):
+    """The run's one ``Accelerator``, for the mode the launch asked for (refused when accelerate would not honour it).
+
+    Args:
+        config: the TrainerConfig (device, mixed precision, accumulation, trackers, folders).
+
+    Returns:
+        The Accelerator; only the Trainer keeps it.
+
+    Raises:
+        ConfigError: fp16 on a CPU, a launch mode accelerate dropped, DeepSpeed without its packages.
+    """
+    from accelerate import Accelerator
+    from accelerate.utils import DataLoaderConfiguration, ProjectConfiguration
+
+    from .setup import check_precision
+
+    use_cpu = config.use_cpu or config.device == "cpu" or not torch.cuda.is_available()
+    check_precision(config.mixed_precision, on_cpu=use_cpu)
+    trackers = [config.log_with] if isinstance(config.log_with, str) else list(config.log_with or [])
+    # What the launcher asked for is read first: accelerate can fall back to another mode without a word (e.g.
+    # cpu=True drops DeepSpeed), and the check below refuses any such switch.
+    requested = requested_mode()
+    accelerator = Accelerator(
+        **accelerator_device_kwargs(use_cpu, requested),
+        # Iterable datasets are sharded, never dispatched: dispatching concatenates the processes' batches on the
+        # main process, which fails on dynamically padded batches of different lengths (iterables.py).
+        dataloader_config=DataLoaderConfiguration(dispatch_batches=False),
+        mixed_precision=config.mixed_precision,
+        gradient_accumulation_steps=config.gradient_accumulation_steps,
+        log_with=trackers or None,
+        # Accumulation is driven by the loop itself (update_groups + no_sync); accelerate only learns the number
+        # of steps so that backward() and DeepSpeed scale consistently.
+        project_config=ProjectConfiguration(project_dir=config.output_dir, logging_dir=config.logs_path),
+        # The scheduler is stepped by hand once per real update (not num_processes times, not on skipped steps).
+        step_scheduler_with_optimizer=False,
+    )
+    check_mode(accelerator, requested, use_cpu)
+    return accelerator

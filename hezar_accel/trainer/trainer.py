@@ -17,8 +17,7 @@ import signal
 from typing import Any, Callable, Mapping
 
 import torch
-from accelerate import Accelerator
-from accelerate.utils import DataLoaderConfiguration, ProjectConfiguration, set_seed
+from accelerate.utils import set_seed
 from tqdm.auto import tqdm
 
 from ..constants import TQDM_BAR_FORMAT, NanPolicy, TaskType
@@ -39,14 +38,11 @@ from .iterables import empty_pass_error
 from .loggers import RunLog
 from .optim import SchedulerStepper, build_optimizer, build_scheduler, set_schedule_length
 from .resume import ResumeReport
-from .setup import (build_dataloaders, build_eval_dataloader, check_inputs, check_model_source, check_precision, epoch_dataloader, loss_scales,
-                    update_groups)
+from .setup import (build_dataloaders, build_eval_dataloader, check_inputs, check_model_source, epoch_dataloader,
+                    loss_scales, update_groups)
 from .state import TrainerState
 from .steps import plan_steps
-from .weights import ModelWeights, weights_fingerprint
-
-# init_weights_from must match at least this share of the model's tensors unless init_weights_strict is false.
-INIT_WEIGHTS_MIN_SHARE = 0.5
+from .weights import ModelWeights, init_weights, weights_fingerprint
 
 
 class Trainer:
@@ -93,11 +89,12 @@ class Trainer:
         preprocessor = preprocessor if preprocessor is not None else getattr(model, "preprocessor", None)
         self.data_inputs = check_inputs(config, model, train_dataset, eval_dataset, preprocessor, data_collator)
         self.config = config
-        self.accelerator = self._build_accelerator()
+        self.accelerator = backend.build_accelerator(config)
         for note in self.data_inputs.notes:
             self.accelerator.print(f"Data: {note}")
         model.preprocessor = preprocessor
-        self.init_weights_report = self._init_weights(model)
+        self.init_weights_report = init_weights(model, config.init_weights_from, config.init_weights_strict,
+                                                self.accelerator.print)
         # Before any wrapping or sharding: what the banner shows, to tell two runs' starting points apart.
         self.initial_weights_fingerprint = weights_fingerprint(model)
         self.train_dataset, self.eval_dataset = train_dataset, eval_dataset
@@ -154,48 +151,6 @@ class Trainer:
         self._skip_update = False
 
     # -- construction ----------------------------------------------------------------------------------------------
-    def _build_accelerator(self) -> Accelerator:
-        c = self.config
-        use_cpu = c.use_cpu or c.device == "cpu" or not torch.cuda.is_available()
-        check_precision(c.mixed_precision, on_cpu=use_cpu)
-        trackers = [c.log_with] if isinstance(c.log_with, str) else list(c.log_with or [])
-        # What the launcher asked for is read first: accelerate can fall back to another mode without a word (e.g.
-        # cpu=True drops DeepSpeed), and the check below refuses any such switch.
-        requested = backend.requested_mode()
-        accelerator = Accelerator(
-            **backend.accelerator_device_kwargs(use_cpu, requested),
-            # Iterable datasets are sharded, never dispatched: dispatching concatenates the processes' batches on the
-            # main process, which fails on dynamically padded batches of different lengths (iterables.py).
-            dataloader_config=DataLoaderConfiguration(dispatch_batches=False),
-            mixed_precision=c.mixed_precision,
-            gradient_accumulation_steps=c.gradient_accumulation_steps,
-            log_with=trackers or None,
-            # Accumulation is driven by the loop itself (update_groups + no_sync); accelerate only learns the number
-            # of steps so that backward() and DeepSpeed scale consistently.
-            project_config=ProjectConfiguration(project_dir=c.output_dir, logging_dir=c.logs_path),
-            # The scheduler is stepped by hand once per real update (not num_processes times, not on skipped steps).
-            step_scheduler_with_optimizer=False,
-        )
-        backend.check_mode(accelerator, requested, use_cpu)
-        return accelerator
-
-    def _init_weights(self, model: Model):
-        source = self.config.init_weights_from
-        if not source:
-            return None
-        report = model.load_matching_weights(source)
-        own = len(report.loaded) + len(report.missing) + len(report.mismatched)
-        matched = f"matched {len(report.loaded)} of the model's {own} tensors ({len(report.loaded) / max(own, 1):.0%})"
-        if not report.loaded or (self.config.init_weights_strict
-                                 and len(report.loaded) < INIT_WEIGHTS_MIN_SHARE * own):
-            raise ConfigError("TrainerConfig", [
-                f"init_weights_from: `{source}` {matched} of {type(model).__name__} by name and shape, so training "
-                f"would start mostly from scratch ({report.summary()}). Point it at weights of this architecture "
-                "(e.g. a folder saved from the same model family), or set init_weights_strict: false to accept a "
-                "partial match"])
-        self.accelerator.print(f"init_weights_from {source}: {matched}; {report.summary()}")
-        return report
-
     def add_callback(self, callback) -> None:
         """Add a :class:`~.callbacks.TrainerCallback` (its hooks run after those added before it)."""
         self.callbacks.add(callback, self)

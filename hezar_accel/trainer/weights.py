@@ -14,6 +14,8 @@ from ..constants import DATASET_CONFIG_FILE, TRAINER_CONFIG_FILE, TRAINER_SUBFOL
 from ..errors import CheckpointError
 from ..models.model import _find_weights, read_state_dict
 
+# init_weights_from must match at least this share of the model's tensors unless init_weights_strict is false.
+INIT_WEIGHTS_MIN_SHARE = 0.5
 # torch.compile wraps the model in an OptimizedModule whose state dict prefixes every name with this.
 COMPILED_PREFIX = "_orig_mod."
 # Elements of each tensor a fingerprint reads (evenly spaced): enough to tell two initialisations apart, and cheap
@@ -176,3 +178,35 @@ class ModelWeights:
             raise CheckpointError(f"The best checkpoint `{folder}` is missing or incomplete.")
         self.load(read_state_dict(os.path.join(folder, self._model()[1].model_filename)))
         self.accelerator.print(f"Loaded the best weights ({metric}={value}) from {folder}")
+
+
+def init_weights(model, source: str | None, strict: bool, print_fn=print):
+    """``init_weights_from``: copy every tensor of ``source`` whose name and shape match into ``model``.
+
+    Args:
+        model: the model to initialise (before any wrapping).
+        source: a model folder, weights file or Hub repo id; None = off.
+        strict: ``init_weights_strict``: refuse a match below :data:`INIT_WEIGHTS_MIN_SHARE` of the model's tensors.
+        print_fn: prints the matched/missing counts (the main process's print).
+
+    Returns:
+        The model's ``LoadReport``, or None when ``source`` is None.
+
+    Raises:
+        ConfigError: nothing matched, or (strict) too little to be this architecture's weights.
+    """
+    from ..errors import ConfigError
+
+    if not source:
+        return None
+    report = model.load_matching_weights(source)
+    own = len(report.loaded) + len(report.missing) + len(report.mismatched)
+    matched = f"matched {len(report.loaded)} of the model's {own} tensors ({len(report.loaded) / max(own, 1):.0%})"
+    if not report.loaded or (strict and len(report.loaded) < INIT_WEIGHTS_MIN_SHARE * own):
+        raise ConfigError("TrainerConfig", [
+            f"init_weights_from: `{source}` {matched} of {type(model).__name__} by name and shape, so training "
+            f"would start mostly from scratch ({report.summary()}). Point it at weights of this architecture "
+            "(e.g. a folder saved from the same model family), or set init_weights_strict: false to accept a "
+            "partial match"])
+    print_fn(f"init_weights_from {source}: {matched}; {report.summary()}")
+    return report
