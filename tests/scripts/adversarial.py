@@ -235,6 +235,51 @@ class Skip(Exception):
     """The scenario cannot run on this machine."""
 
 
+REPO = os.path.dirname(os.path.dirname(HERE))
+
+
+def deepspeed_launch(config_name: str) -> list[str]:
+    import importlib.util
+
+    if importlib.util.find_spec("deepspeed") is None:
+        raise Skip("deepspeed is not installed here (run with .venv/deepspeed/bin/python)")
+    return ["--config_file", os.path.join(REPO, "accelerate_configs", config_name)]
+
+
+@scenario("accelerate_configs/deepspeed_zero2.yaml on a machine without a GPU", slow=True)
+def zero2_without_gpu(work, data):
+    flags = deepspeed_launch("deepspeed_zero2.yaml")
+    cwd = os.getcwd()
+    os.chdir(REPO)  # the launch config names its JSON relative to the repository
+    try:
+        log = run(os.path.join(work, "out"), data, {"num_epochs": 1}, processes=2, launch_flags=flags)
+    finally:
+        os.chdir(cwd)
+    if "DistributedType.DEEPSPEED" not in log:
+        raise Silent("ran as " + next((line for line in log.splitlines() if line.startswith("WORLD")), "?"))
+
+
+@scenario("ZeRO-3 with load_best_model_at_end", slow=True)
+def zero3_best(work, data):
+    flags = deepspeed_launch("deepspeed_zero3.yaml")
+    out, saved = os.path.join(work, "out"), os.path.join(work, "saved")
+    cwd = os.getcwd()
+    os.chdir(REPO)
+    try:
+        run(out, data, {"num_epochs": 2, "save_steps": 3, "dropout": 0.0, "optimizer": "sgd",
+                        "load_best_model_at_end": True, "greater_is_better": True}, "--save-to", saved,
+            processes=2, launch_flags=flags)
+    finally:
+        os.chdir(cwd)
+    from hezar_accel.models.model import read_state_dict
+    from hezar_accel.trainer.checkpoint import read_state
+
+    best = os.path.join(out, "checkpoints", read_state(latest(out)).best_checkpoint)
+    a, b = read_state_dict(os.path.join(saved, "model.pt")), read_state_dict(os.path.join(best, "model.pt"))
+    if not all(torch.equal(a[k], b[k]) for k in a):
+        raise Silent("said it loaded the best weights but kept the last ones")
+
+
 def disk_full(size_kib: int):
     def attack(work, data):
         disk = os.path.join(work, "disk")
