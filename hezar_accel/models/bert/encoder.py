@@ -176,6 +176,9 @@ class BertSelfAttention(nn.Module):
         Returns:
             ``(context vectors (batch, new, hidden), (keys, values))``: the second is the cache for the next step.
         """
+        # Query, key, value in 🤗's order: autograd sums the three gradients of a shared input in reverse order of
+        # use, so another order rounds differently and training drifts from 🤗's bit for bit.
+        query = self.query(hidden_states)
         if past is not None and past_is_context:
             key, value = past
         else:
@@ -183,7 +186,7 @@ class BertSelfAttention(nn.Module):
             key, value = self.key(source), self.value(source)
             if past is not None:
                 key, value = torch.cat([past[0], key], dim=1), torch.cat([past[1], value], dim=1)
-        output = multi_head_attention(self.query(hidden_states), key, value, self.num_heads, attention_bias,
+        output = multi_head_attention(query, key, value, self.num_heads, attention_bias,
                                       self.dropout_prob if self.training else 0.0)
         return output, (key, value)
 
