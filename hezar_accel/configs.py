@@ -20,7 +20,7 @@ from .errors import ConfigError, closest
 from .hub import resolve_file
 from .yaml_io import dump_yaml, load_yaml, load_yaml_mapping
 
-__all__ = ["Config", "ModelConfig", "PreprocessorConfig", "DatasetConfig", "ConfigError", "load_yaml",
+__all__ = ["Config", "ConfigBlock", "ModelConfig", "PreprocessorConfig", "DatasetConfig", "ConfigError", "load_yaml",
            "load_yaml_mapping", "dump_yaml"]
 
 
@@ -245,6 +245,20 @@ class Config:
 
             return get_entry(kind, data["name"]).config_class
         return cls
+
+
+class ConfigBlock:
+    """Mixin (listed before the ``Config`` class) for a config that lives as a mapping inside another config's file,
+    like Hezar's ``encoder:``/``decoder:``/``generation:`` blocks of an image-to-text model.
+
+    The block is written without the keys that identify a config file (``name``, ``config_type``, ``task``): only the
+    enclosing file has them, and Hezar hands a block's keys straight to a 🤗 config, where they would only add noise.
+    """
+
+    identity_keys: ClassVar[tuple[str, ...]] = ("name", "config_type", "task")
+
+    def to_dict(self) -> dict:
+        return {k: v for k, v in super().to_dict().items() if k not in self.identity_keys}
 
 
 def _optional(tp) -> bool:

@@ -4,7 +4,10 @@
 from __future__ import annotations
 
 import csv
+import json
 import os
+import subprocess
+import sys
 
 import torch
 
@@ -20,14 +23,18 @@ WHISPER_TINY = dict(d_model=48, encoder_layers=2, decoder_layers=2, encoder_atte
                     max_source_positions=CHUNK_SECONDS * 50, max_target_positions=32)
 
 
+def fixture_rows(folder: str, split: str) -> list[dict]:
+    """The rows of a fixture's ``<split>.csv``."""
+    with open(os.path.join(folder, f"{split}.csv"), encoding="utf-8") as f:
+        return list(csv.DictReader(f))
+
+
 def transcripts(split: str = "train") -> list[str]:
-    with open(os.path.join(SPEECH, f"{split}.csv"), encoding="utf-8") as f:
-        return [row["sentence"] for row in csv.DictReader(f)]
+    return [row["sentence"] for row in fixture_rows(SPEECH, split)]
 
 
 def clips(split: str = "test", count: int = 3) -> list[str]:
-    with open(os.path.join(SPEECH, f"{split}.csv"), encoding="utf-8") as f:
-        return [os.path.join(SPEECH, row["path"]) for row in csv.DictReader(f)][:count]
+    return [os.path.join(SPEECH, row["path"]) for row in fixture_rows(SPEECH, split)][:count]
 
 
 def unigram_tokenizer():
@@ -103,3 +110,20 @@ def trainer_for(model, task: str, output_dir: str, train=None, evaluation=None, 
                     learning_rate=1e-2, do_evaluate=False, save_enabled=False, log_with=None, show_progress_bar=False,
                     seed=0)
     return Trainer(TrainerConfig(**{**settings, **overrides}), model, train_dataset=train, eval_dataset=evaluation)
+
+
+def launch_two_processes(script: str, *arguments: str) -> dict:
+    """Run ``script arguments... OUT_JSON`` under ``accelerate launch`` with 2 CPU processes and return the JSON the
+    main process wrote; the last argument must be that path.
+
+    Raises:
+        AssertionError: the launch failed (with the end of its stderr).
+    """
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "ACCELERATE_USE_CPU": "1"}
+    command = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
+               "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", "0",
+               script, *arguments]
+    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-4000:]
+    with open(arguments[-1], encoding="utf-8") as f:
+        return json.load(f)

@@ -2,11 +2,8 @@
 Whisper with its tokenizer, log-mel features and token labels; tiny trainings with the Trainer, save/load round trips,
 and exact 2-process evaluation through generate. Offline and CPU-only; tests/seq2seq_tiny.py builds the pieces."""
 
-import json
 import math
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -362,15 +359,7 @@ def test_evaluation_through_generate_gives_the_same_corpus_metrics_with_two_proc
                                                                                       tmp_path):
     t5_folder, whisper_folder = trained_t5[3], trained_whisper[3]
     single_t5 = trained_t5[0].unwrapped_model
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "ACCELERATE_USE_CPU": "1"}
-    out = str(tmp_path / "eval.json")
-    command = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
-               "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", "0",
-               EVAL_SCRIPT, t5_folder, whisper_folder, out]
-    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0, result.stderr[-4000:]
-    with open(out, encoding="utf-8") as f:
-        double = json.load(f)
+    double = tiny.launch_two_processes(EVAL_SCRIPT, t5_folder, whisper_folder, str(tmp_path / "eval.json"))
     assert double["num_processes"] == 2
     single, processes = eval_script().evaluate(t5_folder, whisper_folder, str(tmp_path / "one"))
     assert processes == 1 and single_t5.config.num_beams == 2  # evaluation decodes with beams

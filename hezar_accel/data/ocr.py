@@ -1,4 +1,8 @@
-"""OCR (image2text): image + text rows -> fixed-size ``pixel_values`` + character ids for CTC models.
+"""OCR (image2text): image + text rows -> fixed-size ``pixel_values`` + labels.
+
+Labels are character ids (``id2label``, for CTC models such as CRNN) or, when the preprocessor holds a tokenizer,
+token ids framed for an encoder-decoder model (ViT-RoBERTa, TrOCR): the text's tokens without special tokens, then
+EOS; the model feeds them, shifted right behind its start token, to its decoder (as the speech data does for Whisper).
 
 Rows come from ``<split>.csv|json|jsonl|parquet`` (an image column with paths relative to that file's folder, raw
 bytes or 🤗 ``Image`` values, and a text column), or from an image folder ``<path>/<split>/`` with a labels file of
@@ -19,12 +23,15 @@ from ..configs import DatasetConfig
 from ..constants import TaskType
 from ..errors import ConfigError, DataError
 from ..preprocessors.image_processor import ImageProcessor, ImageProcessorConfig, load_image
+from ..preprocessors.preprocessor import Preprocessor
 from ..registry import register_dataset
 from .collators import PaddingCollator
-from .dataset import Dataset, check_not_empty
+from .dataset import Dataset, check_not_empty, preprocessor_fingerprint
 from .loading import load_split, require_columns
 
 BLANK_LABEL = ""
+# Hezar's TextSplitType values: character labels, or tokenizer labels.
+TEXT_SPLIT_TYPES = ("char_split", "tokenize")
 
 
 @dataclass
@@ -34,8 +41,10 @@ class OCRDatasetConfig(DatasetConfig):
     Args:
         text_column: column holding the text of each image.
         images_paths_column: column holding the image (a path relative to the data file's folder, bytes, or an image).
+        text_split_type: ``char_split`` (character labels for CTC models), ``tokenize`` (token labels; the
+            preprocessor must hold a tokenizer), or None = ``tokenize`` exactly when the preprocessor holds one.
         id2label: class id -> character, with the CTC blank ``""`` at id 0. None = built from the sorted characters of
-            the train split's texts, so every split of the same folder gets the same map.
+            the train split's texts, so every split of the same folder gets the same map. Unused with token labels.
         max_length: texts longer than this many characters are invalid. None = no limit.
         reverse_digits: reverse every digit run of the texts (Hezar's fix for right-to-left annotations).
         labels_file: labels file inside ``<path>/<split>/`` for the image-folder layout (``file_name<TAB>text`` lines).
@@ -43,13 +52,15 @@ class OCRDatasetConfig(DatasetConfig):
         skip_invalid_rows: drop rows with unknown characters, over-long or missing texts, or undecodable images
             (counted in ``num_skipped``) instead of raising.
         image_processor_config: how to process images when no preprocessor is passed.
-        preprocessor_path: model folder or Hub id whose ``preprocessor/`` processes the images (when none is passed).
+        preprocessor_path: model folder or Hub id whose ``preprocessor/`` processes the images (and, when it has
+            one, tokenizes the texts) when no preprocessor is passed.
     """
 
     name: str = "ocr"
     task: str = TaskType.IMAGE2TEXT
     text_column: str = "text"
     images_paths_column: str = "path"
+    text_split_type: str | None = None
     id2label: dict | None = None
     max_length: int | None = None
     reverse_digits: bool = False
@@ -63,6 +74,9 @@ class OCRDatasetConfig(DatasetConfig):
         problems = super().validate()
         if isinstance(self.max_length, int) and self.max_length < 1:
             problems.append(f"max_length: {self.max_length} must be >= 1 (or null for no limit)")
+        if self.text_split_type is not None and self.text_split_type not in TEXT_SPLIT_TYPES:
+            problems.append(f"text_split_type: {self.text_split_type!r}; use one of {', '.join(TEXT_SPLIT_TYPES)} "
+                            "or null (tokenize when the preprocessor holds a tokenizer)")
         if isinstance(self.id2label, dict) and BLANK_LABEL not in [str(v) for v in self.id2label.values()]:
             problems.append('id2label: needs the CTC blank "" (conventionally at id 0)')
         return problems
@@ -104,33 +118,41 @@ def _reverse_digits(text: str) -> str:
 
 @register_dataset("ocr", OCRDatasetConfig)
 class OCRDataset(Dataset):
-    """Character-level OCR data for CTC models.
+    """OCR data: images with character labels (CTC models) or token labels (encoder-decoder models).
 
-    Each sample is ``{"pixel_values": float32 (C, H, W), "labels": [char ids]}``; ``data_collator`` pads ``labels``
-    with -100 (``pixel_values`` have the processor's fixed size). ``num_skipped`` counts dropped rows.
+    Each sample is ``{"pixel_values": float32 (C, H, W), "labels": [ids]}``: character ids (``id2label``) or, with
+    a tokenizer (see ``text_split_type``), the text's token ids followed by EOS (``tokenizer``; ``id2label`` None).
+    ``data_collator`` pads ``labels`` with -100 (``pixel_values`` have the processor's fixed size). ``num_skipped``
+    counts dropped rows.
 
     Args:
         config: an :class:`OCRDatasetConfig`.
         split: the split to load (``train``, ``test`` ...).
-        preprocessor: an :class:`ImageProcessor` (or a container holding one); default from the config.
+        preprocessor: an :class:`ImageProcessor`, or a container holding one (and a tokenizer for token labels);
+            default from the config.
 
     Raises:
         DataError: missing split/file/column, unknown characters or undecodable images (unless skipped).
-        ConfigError: no usable image processor (one with a fixed ``size``).
+        ConfigError: no usable image processor (one with a fixed ``size``), or ``tokenize`` without a tokenizer.
     """
 
     def __init__(self, config: OCRDatasetConfig, split: str | None = None, preprocessor=None, **kwargs):
+        if preprocessor is None and config.image_processor_config is None and config.preprocessor_path:
+            preprocessor = Preprocessor.load(config.preprocessor_path)
         super().__init__(config, split=split, preprocessor=preprocessor)
         self.image_processor = self._image_processor(preprocessor)
-        self.preprocessor = self.image_processor
+        self.tokenizer = self._tokenizer(preprocessor)
+        self.preprocessor = preprocessor if self.tokenizer is not None else self.image_processor
         table, source, base = self._read(split)
         require_columns(table, {"text_column": config.text_column,
                                 "images_paths_column": config.images_paths_column}, source)
-        if config.id2label is None:
-            texts = table[config.text_column] if split == "train" else self._read("train")[0][config.text_column]
-            self.config = config.replace(id2label=build_id2label(texts))
-        self.id2label = {int(k): str(v) for k, v in self.config.id2label.items()}
-        self.label2id = {v: k for k, v in self.id2label.items() if v != BLANK_LABEL}
+        self.id2label = self.label2id = None
+        if self.tokenizer is None:
+            if config.id2label is None:
+                texts = table[config.text_column] if split == "train" else self._read("train")[0][config.text_column]
+                self.config = config.replace(id2label=build_id2label(texts))
+            self.id2label = {int(k): str(v) for k, v in self.config.id2label.items()}
+            self.label2id = {v: k for k, v in self.id2label.items() if v != BLANK_LABEL}
         num_rows = len(table)
         table, labels, kept_rows = self._check_texts(table, source)
         self.data, skipped_images = self._encode(table, labels, kept_rows, source, base)
@@ -144,13 +166,30 @@ class OCRDataset(Dataset):
             preprocessor = next((p for p in preprocessor.values() if isinstance(p, ImageProcessor)), None)
         if preprocessor is None and self.config.image_processor_config is not None:
             preprocessor = ImageProcessor(self.config.image_processor_config)
-        if preprocessor is None and self.config.preprocessor_path:
-            preprocessor = ImageProcessor.load(self.config.preprocessor_path)
         if not isinstance(preprocessor, ImageProcessor) or preprocessor.config.size is None:
             raise ConfigError("OCRDataset", [
                 f"preprocessor: needs an ImageProcessor with a fixed size: [width, height], got {preprocessor!r}; pass "
                 "preprocessor=, or set image_processor_config / preprocessor_path in the dataset config"])
         return preprocessor
+
+    def _tokenizer(self, preprocessor):
+        """The tokenizer that frames token labels, or None for character labels (see ``text_split_type``)."""
+        from ..preprocessors.tokenizers import Tokenizer
+
+        candidates = list(preprocessor.values()) if isinstance(preprocessor, dict) else [preprocessor]
+        tokenizer = next((c for c in candidates if isinstance(c, Tokenizer)), None)
+        if self.config.text_split_type == "char_split":
+            return None
+        if tokenizer is None and self.config.text_split_type == "tokenize":
+            raise ConfigError("OCRDataset", [
+                f"text_split_type: `tokenize` needs a tokenizer in the preprocessor, got {preprocessor!r}; pass a "
+                "container with the image processor and the model's tokenizer (or a model folder as "
+                "preprocessor_path), or use char_split"])
+        if tokenizer is not None and tokenizer.token_to_id(tokenizer.config.setting("eos_token") or "") is None:
+            raise ConfigError("OCRDataset", [
+                f"preprocessor: {type(tokenizer).__name__} has no EOS token (eos_token: "
+                f"{tokenizer.config.setting('eos_token')!r}) to end token labels with; use the model's tokenizer"])
+        return tokenizer
 
     def _read(self, split: str):
         """``(table, source, base folder of relative image paths)`` for ``split``."""
@@ -170,13 +209,13 @@ class OCRDataset(Dataset):
         return table, source, base
 
     def _check_texts(self, table, source: str):
-        """``(table, char ids, kept row numbers)``; rows with missing/over-long texts or unknown characters raise,
-        or are dropped with ``skip_invalid_rows``."""
-        config, labels, bad = self.config, [], []
+        """``(table, label ids, kept row numbers)``; rows with missing/over-long texts or (character labels) unknown
+        characters raise, or are dropped with ``skip_invalid_rows``."""
+        config, texts, bad = self.config, [], []
         paths = table[config.images_paths_column]
         for i, text in enumerate(table[config.text_column]):
             text = None if text is None else (_reverse_digits(str(text)) if config.reverse_digits else str(text))
-            unknown = sorted({c for c in text if c not in self.label2id}) if text is not None else []
+            unknown = sorted({c for c in text if c not in self.label2id}) if text and self.label2id is not None else []
             if text is None:
                 bad.append(f"row {i} ({_describe(paths[i])}): missing text")
             elif unknown:
@@ -184,18 +223,28 @@ class OCRDataset(Dataset):
             elif config.max_length is not None and len(text) > config.max_length:
                 bad.append(f"row {i} ({_describe(paths[i])}): text {text!r} is longer than max_length={config.max_length}")
             else:
-                labels.append([self.label2id[c] for c in text])
+                texts.append(text)
                 continue
-            labels.append(None)
+            texts.append(None)
         if bad and not config.skip_invalid_rows:
+            valid = (f" Valid characters: {''.join(sorted(self.label2id))!r}." if self.label2id is not None else "")
             raise DataError(
                 f"`{source}`: {len(bad)} invalid row(s): " + "; ".join(bad[:5]) + (" ..." if len(bad) > 5 else "")
-                + f". Valid characters: {''.join(sorted(self.label2id))!r}. Fix the data, add the characters to the "
-                "dataset config's id2label, or set skip_invalid_rows: true to drop such rows.")
-        keep = [i for i, ids in enumerate(labels) if ids is not None]
-        if len(keep) < len(labels):
+                + f".{valid} Fix the data, add the characters to the dataset config's id2label (character labels), "
+                "or set skip_invalid_rows: true to drop such rows.")
+        keep = [i for i, text in enumerate(texts) if text is not None]
+        if len(keep) < len(texts):
             table = table.select(keep)
-        return table, [labels[i] for i in keep], keep
+        return table, self._labels([texts[i] for i in keep]), keep
+
+    def _labels(self, texts: list[str]) -> list[list[int]]:
+        """Character ids, or token ids (no special tokens) followed by EOS."""
+        if self.tokenizer is None:
+            return [[self.label2id[c] for c in text] for text in texts]
+        eos = self.tokenizer.token_to_id(self.tokenizer.config.setting("eos_token"))
+        ids = self.tokenizer(texts, add_special_tokens=False, padding=False, truncation=False,
+                             return_attention_mask=False, return_token_type_ids=False)["token_ids"] if texts else []
+        return [row + [eos] for row in ids]
 
     def _encode(self, table, labels: list[list[int]], rows: list[int], source: str, base: str | None):
         """Decode + process every image once (batched map); returns (data, number of undecodable images skipped).
@@ -241,13 +290,17 @@ class OCRDataset(Dataset):
             if isinstance(resolved, str) and os.path.isfile(resolved):
                 stat = os.stat(resolved)
                 files.append((resolved, stat.st_size, stat.st_mtime_ns))
-        key = json.dumps([table._fingerprint, files, self.image_processor.fingerprint(), self.config.skip_invalid_rows],
-                         sort_keys=True, default=str)
+        tokenizer = preprocessor_fingerprint(self.tokenizer) if self.tokenizer is not None else None
+        key = json.dumps([table._fingerprint, files, self.image_processor.fingerprint(), tokenizer,
+                          self.config.skip_invalid_rows], sort_keys=True, default=str)
         return hashlib.sha256(key.encode()).hexdigest()[:16]
 
     def decode_labels(self, ids) -> str:
-        """Character ids (padding -100 ignored) -> text."""
-        return "".join(self.id2label.get(int(i), "") for i in ids if int(i) != -100)
+        """Label ids (padding -100 ignored) -> text: characters joined, or tokens decoded without special tokens."""
+        ids = [int(i) for i in ids if int(i) != -100]
+        if self.tokenizer is not None:
+            return self.tokenizer.decode(ids, skip_special_tokens=True)
+        return "".join(self.id2label.get(i, "") for i in ids)
 
 
 def _resolve(value, base: str | None):

@@ -203,10 +203,13 @@ class TextGenerationMetricsHandler(MetricsHandler):
 
 
 class CTCMetricsHandler(MetricsHandler):
-    """CER / WER for CTC models: greedy collapse, ``id2label`` characters joined into strings, Persian normalization.
+    """CER / WER over transcribed text, for CTC models and for encoder-decoder models.
+
+    CTC models (greedy collapse, ``id2label`` characters joined into strings; the blank id is ``model_config.blank_id``
+    when set, else 0), or encoder-decoder models (``is_encoder_decoder`` in the config: Whisper, ViT-RoBERTa, TrOCR)
+    whose generated or teacher-forced token ids the tokenizer turns into text, special tokens dropped.
 
     Option ``normalize`` (per metric, default True) applies :func:`normalize_persian` to both sides before scoring.
-    The blank id is ``model_config.blank_id`` when set, else 0.
     """
 
     valid_metrics = ("cer", "wer")
@@ -214,13 +217,21 @@ class CTCMetricsHandler(MetricsHandler):
     handler_options = {"normalize": True}
 
     def setup(self) -> None:
+        self.token_text = None
+        if config_value(self.model_config, "is_encoder_decoder", False):
+            self.token_text = TokenText(self.model_config, self.preprocessor, type(self).__name__,
+                                        required=bool(self.metrics))
+            return
         self.id2label = normalize_id2label(config_value(self.model_config, "id2label"), type(self).__name__)
         self.lookup = LabelLookup(self.id2label)
         blank_id = config_value(self.model_config, "blank_id", None)
         self.blank_id = 0 if blank_id is None else int(blank_id)
 
     def predictions_from_outputs(self, outputs: dict, batch: dict):
-        """Per-frame argmax ids (B, T) from logits (B, T, C); time-major (T, B, C) logits are detected, transposed."""
+        """Token ids (see :meth:`TokenText.predictions`) for encoder-decoder models; for CTC models per-frame argmax
+        ids (B, T) from logits (B, T, C), time-major (T, B, C) logits detected and transposed."""
+        if self.token_text is not None:
+            return self.token_text.predictions(outputs, batch)
         logits = outputs["logits"]
         labels = batch.get("labels") if isinstance(batch, dict) else None
         batch_size = labels.shape[0] if labels is not None else None
@@ -229,6 +240,9 @@ class CTCMetricsHandler(MetricsHandler):
         return logits.argmax(-1)
 
     def decode(self, predictions: np.ndarray, labels: np.ndarray) -> tuple[list, list]:
+        if self.token_text is not None:
+            text = self.token_text.text
+            return [text(row, self.pad_index) for row in predictions], [text(row, self.pad_index) for row in labels]
         texts = [
             "".join(self.lookup(ids, "predicted"))
             for ids in ctc_greedy_collapse(predictions, blank_id=self.blank_id, pad_id=self.pad_index)
@@ -246,36 +260,16 @@ class CTCMetricsHandler(MetricsHandler):
 
 
 class Image2TextMetricsHandler(CTCMetricsHandler):
-    """CER / WER for OCR (CTC) models."""
+    """CER / WER for OCR: CTC models (CRNN) or encoder-decoder models (ViT-RoBERTa, TrOCR)."""
 
     task = TaskType.IMAGE2TEXT.value
 
 
 class SpeechRecognitionMetricsHandler(CTCMetricsHandler):
-    """CER / WER for speech recognition: CTC models (greedy collapse, ``id2label``), or encoder-decoder models
-    (``is_encoder_decoder`` in the config, e.g. Whisper) whose generated or teacher-forced token ids the tokenizer
-    turns into text, special tokens (language, task) dropped."""
+    """CER / WER for speech recognition: CTC models or encoder-decoder models (Whisper; its language and task tokens
+    are special, so they are dropped)."""
 
     task = TaskType.SPEECH_RECOGNITION.value
-
-    def setup(self) -> None:
-        self.token_text = None
-        if config_value(self.model_config, "is_encoder_decoder", False):
-            self.token_text = TokenText(self.model_config, self.preprocessor, type(self).__name__,
-                                        required=bool(self.metrics))
-        else:
-            super().setup()
-
-    def predictions_from_outputs(self, outputs: dict, batch: dict):
-        if self.token_text is not None:
-            return self.token_text.predictions(outputs, batch)
-        return super().predictions_from_outputs(outputs, batch)
-
-    def decode(self, predictions: np.ndarray, labels: np.ndarray) -> tuple[list, list]:
-        if self.token_text is None:
-            return super().decode(predictions, labels)
-        text = self.token_text.text
-        return [text(row, self.pad_index) for row in predictions], [text(row, self.pad_index) for row in labels]
 
 
 _HANDLERS: dict[str, type[MetricsHandler]] = {

@@ -39,3 +39,7 @@ __all__ += ["T5TextGeneration", "T5TextGenerationConfig"]
 from .whisper import WhisperSpeechRecognition, WhisperSpeechRecognitionConfig
 
 __all__ += ["WhisperSpeechRecognition", "WhisperSpeechRecognitionConfig"]
+from .vision_encoder_decoder import (TrOCRImage2Text, TrOCRImage2TextConfig, ViTRobertaImage2Text,
+                                     ViTRobertaImage2TextConfig)
+
+__all__ += ["ViTRobertaImage2Text", "ViTRobertaImage2TextConfig", "TrOCRImage2Text", "TrOCRImage2TextConfig"]

@@ -13,8 +13,9 @@ __all__ = ["encoder_problems"]
 
 
 def _typed(config: Any, name: str, tp) -> bool:
-    """Whether the field holds a ``tp`` (bools excluded): range checks only run on values that passed the type check."""
-    value = getattr(config, name)
+    """Whether the field holds a ``tp`` (bools excluded): range checks only run on values that passed the type check.
+    A config without the field (a vision encoder has no ``pad_token_id``) does not hold one."""
+    value = getattr(config, name, None)
     return isinstance(value, tp) and not isinstance(value, bool)
 
 

@@ -1,9 +1,10 @@
 """Decoding shared by every generative model: token choice, logit rules, the greedy/sampling loop and beam search.
 
 Models supply a ``step`` function that runs their decoder on new token ids and returns the last position's logits
-and an updated key/value cache; everything about *which* tokens to keep lives here, so GPT-2, T5 and Whisper decode
-with one implementation. Greedy decoding and beam search follow 🤗 transformers' ``generate`` (5.x) step for step,
-so the same weights give the same tokens (tests/test_hezar_compat_seq2seq.py checks it against Hezar's models).
+and an updated key/value cache; everything about *which* tokens to keep lives here, so GPT-2, T5, Whisper and the
+ViT + RoBERTa image-to-text models decode with one implementation. Greedy decoding and beam search follow 🤗
+transformers' ``generate`` (5.x) step for step, so the same weights give the same tokens
+(tests/test_hezar_compat_seq2seq.py and tests/test_hezar_compat_image2text.py check it against Hezar's models).
 """
 
 from __future__ import annotations
@@ -12,12 +13,14 @@ from typing import Callable
 
 import torch
 
-__all__ = ["StepFn", "LogitsRule", "choose_next_tokens", "decode", "beam_search", "token_rules", "reorder_cache"]
+__all__ = ["StepFn", "LogitsRule", "choose_next_tokens", "decode", "beam_search", "token_rules", "reorder_cache",
+           "ban_repeated_ngrams"]
 
 # step(input_ids, attention_mask, past) -> (logits of the last position (rows, vocab), new past)
 StepFn = Callable[[torch.Tensor, torch.Tensor, object], tuple[torch.Tensor, object]]
-# rule(scores (rows, vocab), number of tokens generated so far) -> scores with forbidden tokens at -inf
-LogitsRule = Callable[[torch.Tensor, int], torch.Tensor]
+# rule(scores (rows, vocab), number of tokens generated so far, every id so far (rows, length), prompt included)
+#   -> scores with forbidden tokens at -inf
+LogitsRule = Callable[[torch.Tensor, int, torch.Tensor], torch.Tensor]
 
 # transformers' stand-in for "minus infinity" in beam bookkeeping; kept identical so ties break the same way.
 _NEG = -1.0e9
@@ -55,14 +58,16 @@ def choose_next_tokens(logits: torch.Tensor, do_sample: bool = False, temperatur
 
 
 def token_rules(suppress_tokens=None, begin_suppress_tokens=None, min_new_tokens: int = 0,
-                eos_token_id: int | None = None) -> LogitsRule | None:
-    """The logit rules of 🤗's ``SuppressTokens``, ``SuppressTokensAtBegin`` and ``MinLength`` processors in one.
+                eos_token_id: int | None = None, no_repeat_ngram_size: int = 0) -> LogitsRule | None:
+    """The logit rules of 🤗's ``SuppressTokens``, ``SuppressTokensAtBegin``, ``MinLength`` and ``NoRepeatNGram``
+    processors in one.
 
     Args:
         suppress_tokens: ids never generated (None/empty = off).
         begin_suppress_tokens: ids not allowed as the first generated token (Whisper's blank and EOS).
         min_new_tokens: EOS is forbidden until this many tokens are generated (0 = off).
         eos_token_id: the EOS id ``min_new_tokens`` holds back.
+        no_repeat_ngram_size: no n-gram of this many ids occurs twice in a row's ids, prompt included (0 = off).
 
     Returns:
         A rule, or None when every option is off (decoding then skips the call).
@@ -70,19 +75,44 @@ def token_rules(suppress_tokens=None, begin_suppress_tokens=None, min_new_tokens
     always = list(suppress_tokens or [])
     first = list(begin_suppress_tokens or [])
     hold_eos = min_new_tokens > 0 and eos_token_id is not None
-    if not (always or first or hold_eos):
+    if not (always or first or hold_eos or no_repeat_ngram_size):
         return None
 
-    def rule(scores: torch.Tensor, generated: int) -> torch.Tensor:
+    def rule(scores: torch.Tensor, generated: int, token_ids: torch.Tensor) -> torch.Tensor:
         banned = always + (first if generated == 0 else []) + ([eos_token_id] if hold_eos and generated < min_new_tokens
                                                                  else [])
-        if not banned:
-            return scores
-        scores = scores.clone()
-        scores[:, torch.tensor(banned, device=scores.device)] = float("-inf")
+        if banned:
+            scores = scores.clone()
+            scores[:, torch.tensor(banned, device=scores.device)] = float("-inf")
+        if no_repeat_ngram_size:
+            scores = ban_repeated_ngrams(scores, token_ids, no_repeat_ngram_size)
         return scores
 
     return rule
+
+
+def ban_repeated_ngrams(scores: torch.Tensor, token_ids: torch.Tensor, size: int) -> torch.Tensor:
+    """``scores`` with every token that would repeat an n-gram of ``token_ids`` at -inf (🤗's ``NoRepeatNGram``).
+
+    A row's last ``size - 1`` ids are the prefix of the next n-gram; every earlier window of ``size`` ids that starts
+    with that prefix bans its own last id.
+
+    Args:
+        scores: ``(rows, vocab)`` next-token scores.
+        token_ids: ``(rows, length)`` every id so far.
+        size: the n-gram length (>= 1).
+    """
+    length = token_ids.shape[1]
+    if length < size:
+        return scores
+    prefix = token_ids[:, length + 1 - size:]
+    windows = token_ids.unfold(dimension=1, size=size, step=1)
+    matches = (windows[..., :-1] == prefix[:, None]).all(dim=-1)
+    vocab = scores.shape[-1]
+    # Windows that do not match write into a spare column past the vocabulary, so they cannot unban anything.
+    banned = scores.new_zeros((scores.shape[0], vocab + 1), dtype=torch.bool)
+    banned.scatter_(1, torch.where(matches, windows[..., -1].clamp(max=vocab), vocab), True)
+    return scores.masked_fill(banned[:, :vocab], float("-inf"))
 
 
 def decode(step: StepFn, token_ids: torch.Tensor, attention_mask: torch.Tensor, max_new_tokens: int,
@@ -112,7 +142,7 @@ def decode(step: StepFn, token_ids: torch.Tensor, attention_mask: torch.Tensor, 
     for index in range(max_new_tokens):
         logits, past = step(inputs, attention_mask, past if use_cache else None)
         if rule is not None:
-            logits = rule(logits.float(), index)
+            logits = rule(logits.float(), index, token_ids)
         next_ids = torch.where(finished, torch.full_like(finished, pad_token_id, dtype=torch.long), choose(logits))
         generated.append(next_ids)
         if eos_token_id is not None:
@@ -198,7 +228,7 @@ def beam_search(step: StepFn, token_ids: torch.Tensor, attention_mask: torch.Ten
         logits, past = step(inputs, mask, past if use_cache else None)
         log_probs = torch.log_softmax(logits.float(), dim=-1)
         if rule is not None:
-            log_probs = rule(log_probs, length - prompt_length)
+            log_probs = rule(log_probs, length - prompt_length, running.view(batch * num_beams, -1)[:, :length])
         vocab = log_probs.shape[-1]
         totals = (log_probs.view(batch, num_beams, vocab) + running_scores[:, :, None]).view(batch, -1)
         top_scores, top_index = torch.topk(totals, keep)

@@ -136,6 +136,9 @@ class ImageProcessor(Preprocessor):
     """
 
     config_filename = IMAGE_PROCESSOR_CONFIG_FILE
+    # Bumped whenever the same settings give other pixel values, so datasets cached with the old values are remade
+    # (2: computed in float64 and rounded once, as Hezar does).
+    arithmetic_version = 2
 
     def __init__(self, config: ImageProcessorConfig | None = None, **kwargs):
         super().__init__(config if config is not None else ImageProcessorConfig(), **kwargs)
@@ -179,12 +182,13 @@ class ImageProcessor(Preprocessor):
             image = image.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
         if config.size is not None:
             image = self._resize(image)
-        array = np.asarray(image, dtype=np.float32)
+        # float64 until the end, rounded to float32 once: the values Hezar computes, to the bit.
+        array = np.asarray(image, dtype=np.float64)
         array = array[:, :, None] if array.ndim == 2 else array
         if config.rescale is not None:
-            array = array * np.float32(config.rescale)
+            array = array * config.rescale
         if config.mean is not None:
-            array = (array - np.asarray(config.mean, np.float32)) / np.asarray(config.std, np.float32)
+            array = (array - np.asarray(config.mean, np.float64)) / np.asarray(config.std, np.float64)
         return np.ascontiguousarray(array.transpose(2, 0, 1), dtype=np.float32)
 
     def _resize(self, image):
@@ -201,8 +205,9 @@ class ImageProcessor(Preprocessor):
         return canvas
 
     def fingerprint(self) -> str:
-        """A string that changes when the processing changes (for dataset caches)."""
-        return repr(sorted(self.config.to_dict().items()))
+        """A string that changes when the processing changes (for dataset caches): the settings and the version of the
+        pixel arithmetic."""
+        return repr(sorted(self.config.to_dict().items())) + f"|v{self.arithmetic_version}"
 
     def __repr__(self) -> str:
         return f"ImageProcessor({self.config.to_dict()})"

@@ -5,8 +5,9 @@ makes a Hezar ``BertTextClassification`` state dict (``bert.<BertModel keys>``) 
 here load in Hezar. ``transformers`` itself is not needed.
 
 The pieces whose math other encoders share are public: :class:`BertEmbeddings` (DistilBERT's embeddings are the same
-module without token types; RoBERTa's derive from it), :func:`multi_head_attention` (DistilBERT's attention under its
-own names) and :func:`attention_bias`.
+module without token types; RoBERTa's derive from it), :func:`multi_head_attention` (DistilBERT's and ViT's attention
+under their own names) and :func:`attention_bias`. Layers built with ``cross_attention`` are 🤗's decoder layers
+(``add_cross_attention``): RoBERTa's causal-LM decoder runs them with :meth:`BertLayer.decode`.
 """
 
 from __future__ import annotations
@@ -18,7 +19,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["BertEncoder", "BertEmbeddings", "ACTIVATIONS", "init_bert_weights", "multi_head_attention", "attention_bias"]
+__all__ = ["BertEncoder", "BertEmbeddings", "ACTIVATIONS", "init_bert_weights", "multi_head_attention", "attention_bias",
+           "KeyValues"]
+
+# An attention cache: projected keys and values, each (batch, length, hidden); dim 0 is the row, so beam search can
+# reorder it with generation.reorder_cache.
+KeyValues = tuple[torch.Tensor, torch.Tensor]
 
 
 def _gelu_new(x: torch.Tensor) -> torch.Tensor:
@@ -88,13 +94,14 @@ class BertEmbeddings(nn.Module):
         return cls(config.vocab_size, config.hidden_size, config.max_position_embeddings, config.pad_token_id,
                    config.layer_norm_eps, config.hidden_dropout_prob, type_vocab_size=config.type_vocab_size)
 
-    def default_position_ids(self, token_ids: torch.Tensor) -> torch.Tensor:
-        """Positions when none are given: ``0..seq_len-1`` for every row."""
-        return self.position_ids[:, : token_ids.shape[1]]
+    def default_position_ids(self, token_ids: torch.Tensor, past_length: int = 0) -> torch.Tensor:
+        """Positions when none are given: ``past_length..past_length+seq_len-1`` for every row."""
+        return self.position_ids[:, past_length: past_length + token_ids.shape[1]]
 
     def forward(self, token_ids: torch.Tensor, token_type_ids: torch.Tensor | None = None,
-                position_ids: torch.Tensor | None = None) -> torch.Tensor:
-        seq_len, positions = token_ids.shape[1], self.position_ids.shape[1]
+                position_ids: torch.Tensor | None = None, past_length: int = 0) -> torch.Tensor:
+        """Embed ``token_ids``; ``past_length`` tokens came before them (a decoder's cached steps)."""
+        seq_len, positions = past_length + token_ids.shape[1], self.position_ids.shape[1]
         # Checked on shapes only (a value check would sync the host every step).
         if seq_len + self.position_offset > positions:
             raise ValueError(
@@ -103,7 +110,7 @@ class BertEmbeddings(nn.Module):
                 f"{positions - self.position_offset}."
             )
         if position_ids is None:
-            position_ids = self.default_position_ids(token_ids)
+            position_ids = self.default_position_ids(token_ids, past_length)
         embeddings = self.word_embeddings(token_ids)
         if self.token_type_embeddings is not None:
             if token_type_ids is None:
@@ -115,12 +122,15 @@ class BertEmbeddings(nn.Module):
 
 def multi_head_attention(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, num_heads: int,
                          attention_bias: torch.Tensor | None, dropout_p: float) -> torch.Tensor:
-    """Scaled dot-product attention over heads, on already projected ``(batch, seq_len, hidden)`` tensors.
+    """Scaled dot-product attention over heads, on already projected ``(batch, length, hidden)`` tensors.
 
     Args:
-        query, key, value: the projections.
+        query: ``(batch, seq_len, hidden)`` projected queries.
+        key, value: ``(batch, key_len, hidden)`` projections; ``key_len`` differs from ``seq_len`` in cross-attention
+            and behind a key/value cache.
         num_heads: how many heads split ``hidden``.
-        attention_bias: additive ``(batch, 1, 1, seq_len)`` bias (see :func:`attention_bias`), or None.
+        attention_bias: additive bias broadcastable to ``(batch, 1, seq_len, key_len)`` (see :func:`attention_bias`),
+            or None.
         dropout_p: attention-probability dropout (pass 0 in eval mode).
 
     Returns:
@@ -130,7 +140,7 @@ def multi_head_attention(query: torch.Tensor, key: torch.Tensor, value: torch.Te
     head_dim = hidden // num_heads
 
     def split(x: torch.Tensor) -> torch.Tensor:
-        return x.view(batch, seq_len, num_heads, head_dim).transpose(1, 2)
+        return x.view(batch, x.shape[1], num_heads, head_dim).transpose(1, 2)
 
     context = F.scaled_dot_product_attention(split(query), split(key), split(value), attn_mask=attention_bias,
                                              dropout_p=dropout_p, scale=1.0 / math.sqrt(head_dim))
@@ -147,8 +157,38 @@ class BertSelfAttention(nn.Module):
         self.dropout_prob = config.attention_probs_dropout_prob
 
     def forward(self, hidden_states: torch.Tensor, attention_bias: torch.Tensor | None) -> torch.Tensor:
-        return multi_head_attention(self.query(hidden_states), self.key(hidden_states), self.value(hidden_states),
-                                    self.num_heads, attention_bias, self.dropout_prob if self.training else 0.0)
+        return self.attend(hidden_states, attention_bias)[0]
+
+    def attend(self, hidden_states: torch.Tensor, attention_bias: torch.Tensor | None,
+               context: torch.Tensor | None = None, past: KeyValues | None = None,
+               past_is_context: bool = False) -> tuple[torch.Tensor, KeyValues]:
+        """Attention of ``hidden_states`` over ``context`` (default: themselves), after cached keys and values.
+
+        Args:
+            hidden_states: ``(batch, new, hidden)``; the queries.
+            attention_bias: additive bias over the keys (see :func:`multi_head_attention`), or None.
+            context: ``(batch, source, hidden)`` states the keys and values come from (cross-attention); None =
+                ``hidden_states`` (self-attention).
+            past: ``(keys, values)`` returned by an earlier call. Self-attention appends the new ones to them;
+                with ``past_is_context`` (cross-attention) they are used as they are, because the context does not
+                change between decoding steps.
+
+        Returns:
+            ``(context vectors (batch, new, hidden), (keys, values))``: the second is the cache for the next step.
+        """
+        # Query, key, value in 🤗's order: autograd sums the three gradients of a shared input in reverse order of
+        # use, so another order rounds differently and training drifts from 🤗's bit for bit.
+        query = self.query(hidden_states)
+        if past is not None and past_is_context:
+            key, value = past
+        else:
+            source = hidden_states if context is None else context
+            key, value = self.key(source), self.value(source)
+            if past is not None:
+                key, value = torch.cat([past[0], key], dim=1), torch.cat([past[1], value], dim=1)
+        output = multi_head_attention(query, key, value, self.num_heads, attention_bias,
+                                      self.dropout_prob if self.training else 0.0)
+        return output, (key, value)
 
 
 class BertSelfOutput(nn.Module):
@@ -169,7 +209,13 @@ class BertAttention(nn.Module):
         self.output = BertSelfOutput(config)
 
     def forward(self, hidden_states: torch.Tensor, attention_bias: torch.Tensor | None) -> torch.Tensor:
-        return self.output(self.self(hidden_states, attention_bias), hidden_states)
+        return self.attend(hidden_states, attention_bias)[0]
+
+    def attend(self, hidden_states: torch.Tensor, attention_bias: torch.Tensor | None,
+               **kwargs) -> tuple[torch.Tensor, KeyValues]:
+        """:meth:`BertSelfAttention.attend` (same keyword arguments) followed by the output projection and residual."""
+        context, cache = self.self.attend(hidden_states, attention_bias, **kwargs)
+        return self.output(context, hidden_states), cache
 
 
 class BertIntermediate(nn.Module):
@@ -194,9 +240,18 @@ class BertOutput(nn.Module):
 
 
 class BertLayer(nn.Module):
-    def __init__(self, config):
+    """Self-attention, then (decoder layers) cross-attention over the encoder's states, then the feed-forward block.
+
+    Args:
+        config: the BERT fields.
+        cross_attention: build ``crossattention`` (🤗's ``add_cross_attention``), between self-attention and the
+            feed-forward block, as 🤗 registers it (state-dict order).
+    """
+
+    def __init__(self, config, cross_attention: bool = False):
         super().__init__()
         self.attention = BertAttention(config)
+        self.crossattention = BertAttention(config) if cross_attention else None
         self.intermediate = BertIntermediate(config)
         self.output = BertOutput(config)
 
@@ -204,11 +259,30 @@ class BertLayer(nn.Module):
         attended = self.attention(hidden_states, attention_bias)
         return self.output(self.intermediate(attended), attended)
 
+    def decode(self, hidden_states: torch.Tensor, attention_bias: torch.Tensor | None, encoder_states: torch.Tensor,
+               past: tuple[KeyValues, KeyValues] | None = None) -> tuple[torch.Tensor, tuple[KeyValues, KeyValues]]:
+        """A decoder layer's step: masked self-attention (after ``past``), cross-attention, feed-forward.
+
+        Args:
+            hidden_states: ``(batch, new, hidden)`` states of the new decoder positions.
+            attention_bias: the causal (and padding) bias of the self-attention over past + new positions.
+            encoder_states: ``(batch, source, hidden)``; read only when ``past`` holds no cross-attention cache.
+            past: this layer's ``(self-attention, cross-attention)`` keys/values from the previous step, or None.
+
+        Returns:
+            ``(new states, (self-attention cache, cross-attention cache))``.
+        """
+        self_past, cross_past = past if past is not None else (None, None)
+        attended, self_cache = self.attention.attend(hidden_states, attention_bias, past=self_past)
+        attended, cross_cache = self.crossattention.attend(attended, None, context=encoder_states, past=cross_past,
+                                                           past_is_context=True)
+        return self.output(self.intermediate(attended), attended), (self_cache, cross_cache)
+
 
 class BertLayerStack(nn.Module):
-    def __init__(self, config):
+    def __init__(self, config, cross_attention: bool = False):
         super().__init__()
-        self.layer = nn.ModuleList(BertLayer(config) for _ in range(config.num_hidden_layers))
+        self.layer = nn.ModuleList(BertLayer(config, cross_attention) for _ in range(config.num_hidden_layers))
 
     def forward(self, hidden_states: torch.Tensor, attention_bias: torch.Tensor | None) -> torch.Tensor:
         for layer in self.layer:
@@ -241,11 +315,13 @@ class BertEncoder(nn.Module):
     """
 
     embeddings_class = BertEmbeddings
+    # Whether the layers have cross-attention (a decoder's, see RoBERTa's causal LM).
+    cross_attention = False
 
     def __init__(self, config, add_pooling_layer: bool = True):
         super().__init__()
         self.embeddings = self.embeddings_class.from_config(config)
-        self.encoder = BertLayerStack(config)
+        self.encoder = BertLayerStack(config, cross_attention=self.cross_attention)
         self.pooler = BertPooler(config) if add_pooling_layer else None
         self.apply(lambda m: init_bert_weights(m, config.initializer_range))
 

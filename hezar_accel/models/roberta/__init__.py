@@ -1,6 +1,7 @@
 """RoBERTa models (pure torch, 🤗 ``RobertaModel`` parameter names): text classification, sequence labeling, mask
-filling."""
+filling, and the causal-LM decoder of the image-to-text models."""
 
+from .decoder import RobertaDecoderConfig, RobertaForCausalLM
 from .encoder import RobertaEncoder
 from .mask_filling import RobertaMaskFilling, RobertaMaskFillingConfig
 from .sequence_labeling import RobertaSequenceLabeling, RobertaSequenceLabelingConfig
@@ -8,6 +9,8 @@ from .text_classification import RobertaTextClassification, RobertaTextClassific
 
 __all__ = [
     "RobertaEncoder",
+    "RobertaDecoderConfig",
+    "RobertaForCausalLM",
     "RobertaTextClassification",
     "RobertaTextClassificationConfig",
     "RobertaSequenceLabeling",

@@ -28,10 +28,14 @@ class RobertaEmbeddings(BertEmbeddings):
         self.padding_idx = pad_token_id
         self.position_offset = pad_token_id + 1
 
-    def default_position_ids(self, token_ids: torch.Tensor) -> torch.Tensor:
-        """``pad_token_id + cumulative count of real tokens`` on real tokens, ``pad_token_id`` on padding."""
+    def default_position_ids(self, token_ids: torch.Tensor, past_length: int = 0) -> torch.Tensor:
+        """``pad_token_id + past_length + cumulative count of real tokens`` on real tokens, ``pad_token_id`` on
+        padding. Like 🤗, a cached decoder step counts every earlier token (padding ids included) in
+        ``past_length``, so a padding id among earlier tokens (e.g. a decoder start token equal to the padding id)
+        shifts cached positions by one against a full recompute; generation with and without cache then differ
+        exactly as in 🤗."""
         real = token_ids.ne(self.padding_idx).int()
-        return (torch.cumsum(real, dim=1).type_as(real) * real).long() + self.padding_idx
+        return ((torch.cumsum(real, dim=1).type_as(real) + past_length) * real).long() + self.padding_idx
 
 
 class RobertaEncoder(BertEncoder):

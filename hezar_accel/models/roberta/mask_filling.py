@@ -20,7 +20,7 @@ from ..tasks.mask_filling import MaskFillingModel
 from .common import RobertaEncoderConfig
 from .encoder import RobertaEncoder
 
-__all__ = ["RobertaMaskFillingConfig", "RobertaMaskFilling"]
+__all__ = ["RobertaMaskFillingConfig", "RobertaMaskFilling", "RobertaForMaskedLM", "RobertaLMHead"]
 
 
 @dataclass
@@ -48,11 +48,14 @@ class RobertaLMHead(nn.Module):
 
 
 class RobertaForMaskedLM(nn.Module):
-    """🤗 ``RobertaForMaskedLM``'s module tree: ``roberta`` and ``lm_head``."""
+    """🤗 ``RobertaForMaskedLM``'s module tree: ``roberta`` and ``lm_head``, whose decoder is tied to the word
+    embeddings. 🤗's ``RobertaForCausalLM`` has the same tree with a decoder body (``body_class``)."""
+
+    body_class = RobertaEncoder
 
     def __init__(self, config: RobertaMaskFillingConfig):
         super().__init__()
-        self.roberta = RobertaEncoder(config)
+        self.roberta = self.body_class(config)
         self.lm_head = RobertaLMHead(config)
         self.lm_head.apply(lambda m: init_bert_weights(m, config.initializer_range))
         tie_decoder(self.lm_head.decoder, self.roberta.embeddings.word_embeddings, self.lm_head.bias)
