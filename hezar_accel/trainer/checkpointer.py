@@ -44,6 +44,7 @@ class Checkpointer:
         self.loss, self.data_order, self.scheduler, self.optimizer, self.plan = loss, data_order, scheduler, optimizer, plan
         self.uploader: HubUploader | None = None
         self.last_saved: str | None = None  # the folder of the last save, on the main process
+        self.last_saved_step: int | None = None  # its step, on every process (a save may still be sealing)
         self._finalizer = ckpt.CheckpointFinalizer()
         weights.store_once_in_checkpoints()
 
@@ -110,6 +111,7 @@ class Checkpointer:
                 error = e
         # Also the barrier after which every process's files are written, so the main process may seal the folder.
         raise_if_any_failed(acc, error, root, step)
+        self.last_saved_step = step
         if not acc.is_main_process:
             return None
         self._finalizer.submit(partial(self._finalize, step, state.best_checkpoint))

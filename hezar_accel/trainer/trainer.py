@@ -369,8 +369,7 @@ class Trainer:
                 self.log(evaluated)
         if control.should_save or (control.should_stop and self.config.save_enabled):
             control.should_save = False
-            latest = self.checkpointer.latest()  # a checkpoint of this step may exist already
-            if latest is None or os.path.basename(latest) != checkpoint_name(self.state.global_step):
+            if self.checkpointer.last_saved_step != self.state.global_step:  # not saved at this step already
                 self.save_checkpoint()
                 self.callbacks.call("on_save", self.state, checkpoint=self.checkpointer.last_saved)
 
