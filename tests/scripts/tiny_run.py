@@ -181,7 +181,7 @@ def main():
     if reads is not None:
         reads.uninstall()
         quiet = quiet_steps(trainer.plan, *args.count_host_reads)
-        print("HOST_READS", json.dumps(sorted(reads.callers_at(quiet))), flush=True)
+        report(f"HOST_READS {json.dumps(sorted(reads.callers_at(quiet)))}")  # one write: the processes share stdout
     if seen is not None:
         report(f"ROWS {rank} {json.dumps(seen)}")
     if args.save_to:  # as a user would, after train(): a collective under several processes
