@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..gpt2.modules import ACTIVATIONS
+from ..seq2seq import cached_keys_values
 
 __all__ = ["sinusoids", "WhisperAttention", "WhisperEncoder", "WhisperDecoder", "WhisperForConditionalGeneration"]
 
@@ -42,6 +43,9 @@ class WhisperAttention(nn.Module):
     def _heads(self, x: torch.Tensor) -> torch.Tensor:
         return x.view(x.shape[0], x.shape[1], self.num_heads, self.head_dim).transpose(1, 2)
 
+    def _keys_values(self, source: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self._heads(self.k_proj(source)), self._heads(self.v_proj(source))
+
     def forward(self, x: torch.Tensor, key_value_states: torch.Tensor | None = None, past: tuple | None = None,
                 causal: bool = False) -> tuple[torch.Tensor, tuple]:
         """Self-attention over ``x`` (cached keys/values in ``past`` prepended) or cross-attention over
@@ -51,14 +55,7 @@ class WhisperAttention(nn.Module):
             ``(batch, length, d_model)`` and the keys/values to cache.
         """
         q = self._heads(self.q_proj(x))
-        if key_value_states is None:
-            k, v = self._heads(self.k_proj(x)), self._heads(self.v_proj(x))
-            if past is not None:
-                k, v = torch.cat([past[0], k], dim=2), torch.cat([past[1], v], dim=2)
-        elif past is not None:
-            k, v = past
-        else:
-            k, v = self._heads(self.k_proj(key_value_states)), self._heads(self.v_proj(key_value_states))
+        k, v = cached_keys_values(self._keys_values, x, key_value_states, past)
         mask = None
         if causal and q.shape[2] > 1:
             past_length = k.shape[2] - q.shape[2]
