@@ -65,6 +65,16 @@ class WhisperAttention(nn.Module):
         return self.out_proj(out.transpose(1, 2).reshape(x.shape[0], x.shape[1], -1)), (k, v)
 
 
+def _add_feed_forward(layer: nn.Module, config, ffn_dim: int) -> None:
+    """Give ``layer`` the modules of :func:`_feed_forward` (``fc1``, ``fc2``, ``final_layer_norm``, in 🤗's order after
+    the attention modules, so the state dict keeps 🤗's key order) and its dropout rates."""
+    layer.fc1 = nn.Linear(config.d_model, ffn_dim)
+    layer.fc2 = nn.Linear(ffn_dim, config.d_model)
+    layer.final_layer_norm = nn.LayerNorm(config.d_model)
+    layer.act = ACTIVATIONS[config.activation_function]
+    layer.dropout, layer.activation_dropout = config.dropout, config.activation_dropout
+
+
 def _feed_forward(layer: nn.Module, x: torch.Tensor) -> torch.Tensor:
     """The pre-norm ``fc1 -> activation -> fc2`` half of a layer (its modules live on the layer, for 🤗's names)."""
     residual = x
@@ -79,11 +89,7 @@ class WhisperEncoderLayer(nn.Module):
         d = config.d_model
         self.self_attn = WhisperAttention(d, config.encoder_attention_heads, config.attention_dropout)
         self.self_attn_layer_norm = nn.LayerNorm(d)
-        self.fc1 = nn.Linear(d, config.encoder_ffn_dim)
-        self.fc2 = nn.Linear(config.encoder_ffn_dim, d)
-        self.final_layer_norm = nn.LayerNorm(d)
-        self.act = ACTIVATIONS[config.activation_function]
-        self.dropout, self.activation_dropout = config.dropout, config.activation_dropout
+        _add_feed_forward(self, config, config.encoder_ffn_dim)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         attended, _ = self.self_attn(self.self_attn_layer_norm(x))
@@ -99,11 +105,7 @@ class WhisperDecoderLayer(nn.Module):
         self.self_attn_layer_norm = nn.LayerNorm(d)
         self.encoder_attn = WhisperAttention(d, config.decoder_attention_heads, config.attention_dropout)
         self.encoder_attn_layer_norm = nn.LayerNorm(d)
-        self.fc1 = nn.Linear(d, config.decoder_ffn_dim)
-        self.fc2 = nn.Linear(config.decoder_ffn_dim, d)
-        self.final_layer_norm = nn.LayerNorm(d)
-        self.act = ACTIVATIONS[config.activation_function]
-        self.dropout, self.activation_dropout = config.dropout, config.activation_dropout
+        _add_feed_forward(self, config, config.decoder_ffn_dim)
 
     def forward(self, x: torch.Tensor, encoder_states: torch.Tensor, past: tuple | None = None):
         attended, self_kv = self.self_attn(self.self_attn_layer_norm(x), past=past[:2] if past else None, causal=True)
