@@ -1,11 +1,14 @@
-"""Helpers for the kill-and-resume tests: run tests/scripts/tiny_run.py in real subprocesses and compare results."""
+"""Helpers for the kill-and-resume tests: run tests/scripts/tiny_run.py in real subprocesses and compare results;
+simulate a process killed while pruning checkpoints."""
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import glob
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -77,3 +80,33 @@ def csv_rows(output) -> list[dict]:
     (path,) = glob.glob(os.path.join(output, "logs", "*", "training_logs.csv"))
     with open(path, encoding="utf-8") as f:
         return [{k: v for k, v in row.items() if k not in TIMING_COLUMNS} for row in csv.DictReader(f)]
+
+
+def complete_looking_checkpoints(root: str, steps=(2, 4, 6)) -> None:
+    """Checkpoint folders under ``root`` that look complete: ``model.pt``, a file listed after it, ``COMPLETE``."""
+    from hezar_accel.trainer.checkpoint import checkpoint_name
+
+    for step in steps:
+        folder = os.path.join(root, checkpoint_name(step))
+        os.makedirs(folder)
+        for name in ("model.pt", "z_last_file", "COMPLETE"):
+            open(os.path.join(folder, name), "w").close()
+
+
+@contextlib.contextmanager
+def killed_while_deleting():
+    """``shutil.rmtree`` as in a process killed in the middle of a delete: a folder's ``model.pt`` goes, then
+    KeyboardInterrupt. Deletes with ``ignore_errors`` (cleanups) run for real. The real function is back on exit."""
+    real_rmtree = shutil.rmtree
+
+    def killed_halfway(path, *args, **kwargs):
+        if kwargs.get("ignore_errors"):
+            return real_rmtree(path, *args, **kwargs)
+        os.remove(os.path.join(path, "model.pt"))  # the first files go, then the process dies
+        raise KeyboardInterrupt("killed during the delete")
+
+    shutil.rmtree = killed_halfway
+    try:
+        yield
+    finally:
+        shutil.rmtree = real_rmtree

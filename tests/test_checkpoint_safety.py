@@ -14,6 +14,7 @@ import torch
 from hezar_accel.errors import CheckpointError
 from hezar_accel.trainer import checkpoint as ckpt
 
+from resume_helpers import complete_looking_checkpoints, killed_while_deleting
 from tiny import build_trainer
 
 SETTINGS = dict(num_epochs=1, save_steps=2, log_steps=2)  # checkpoints at steps 2, 4, 6, 8
@@ -154,26 +155,13 @@ def test_a_checkpoint_of_an_older_version_with_a_pickled_trainer_state_still_res
     assert "custom_checkpoint_0.pkl" not in os.listdir(newest)
 
 
-def test_a_crash_in_the_middle_of_pruning_never_leaves_a_listed_checkpoint_with_missing_files(tmp_path, monkeypatch):
+def test_a_crash_in_the_middle_of_pruning_never_leaves_a_listed_checkpoint_with_missing_files(tmp_path):
     root = str(tmp_path)
-    for step in (2, 4, 6):
-        folder = os.path.join(root, ckpt.checkpoint_name(step))
-        os.makedirs(folder)
-        for name in ("model.pt", "z_last_file", "COMPLETE"):
-            open(os.path.join(folder, name), "w").close()
-    real_rmtree = shutil.rmtree
-
-    def killed_halfway(path, *args, **kwargs):
-        if kwargs.get("ignore_errors"):
-            return real_rmtree(path, *args, **kwargs)
-        os.remove(os.path.join(path, "model.pt"))  # the first files go, then the process dies
-        raise KeyboardInterrupt("killed during the delete")
-
-    monkeypatch.setattr(ckpt.shutil, "rmtree", killed_halfway)
-    with pytest.raises(KeyboardInterrupt):
-        ckpt.prune(root, keep_last=1)
-    for folder in ckpt.list_checkpoints(root):
-        assert os.path.isfile(os.path.join(folder, "model.pt")), f"{folder} is listed but torn"
-    monkeypatch.undo()
+    complete_looking_checkpoints(root)
+    with killed_while_deleting():
+        with pytest.raises(KeyboardInterrupt):
+            ckpt.prune(root, keep_last=1)
+        for folder in ckpt.list_checkpoints(root):
+            assert os.path.isfile(os.path.join(folder, "model.pt")), f"{folder} is listed but torn"
     ckpt.clean_stale(root)
     assert sorted(os.listdir(root)) == ["00000004", "00000006"]

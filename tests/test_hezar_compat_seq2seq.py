@@ -36,25 +36,11 @@ from hezar.preprocessors import Preprocessor as HezarPreprocessor  # noqa: E402
 from hezar_accel.models import Model  # noqa: E402
 from hezar_accel.preprocessors import Preprocessor  # noqa: E402
 
-pytestmark = pytest.mark.filterwarnings("ignore::FutureWarning", "ignore::DeprecationWarning", "ignore::UserWarning")
+from test_hezar_compat import assert_same_weights  # noqa: E402
+
+pytestmark = [pytest.mark.filterwarnings("ignore::FutureWarning", "ignore::DeprecationWarning", "ignore::UserWarning"),
+              pytest.mark.usefixtures("one_torch_thread")]
 TEXTS = ["one two three", "ten four seven nine", "five"]
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
-def assert_same_weights(hezar_model, accel_model):
-    """Same keys and bit-identical tensors (Hezar's loader falls back to positional matching on a key mismatch, so a
-    load without error proves nothing by itself)."""
-    h, a = hezar_model.state_dict(), accel_model.state_dict()
-    assert set(h) == set(a), f"only in hezar: {sorted(set(h) - set(a))}; only here: {sorted(set(a) - set(h))}"
-    different = [k for k in h if not torch.equal(h[k].cpu(), a[k].cpu())]
-    assert not different, f"tensors differ: {different[:10]}"
 
 
 # -- trained tiny models ---------------------------------------------------------------------------------------------------

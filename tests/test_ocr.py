@@ -247,16 +247,8 @@ def test_an_image_folder_with_a_labels_file_loads(tmp_path, processor):
 
 
 # -- training --------------------------------------------------------------------------------------------------------
-@pytest.fixture
-def one_thread():
-    # Tiny convolutions run faster on one thread, and a busy CI machine cannot stall them between threads.
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
-def test_a_short_training_run_lowers_the_cer_on_the_training_images(train_dataset, processor, tmp_path, one_thread):
+def test_a_short_training_run_lowers_the_cer_on_the_training_images(train_dataset, processor, tmp_path,
+                                                                    one_torch_thread):
     model = tiny_model(train_dataset.config.id2label)
     config = TrainerConfig(output_dir=str(tmp_path / "run"), task="image2text", device="cpu", log_with=None,
                            num_epochs=100, batch_size=8, learning_rate=3e-3, metrics=["cer"], do_evaluate=False,

@@ -18,13 +18,7 @@ from hezar_accel.preprocessors import (Preprocessor, SentencePieceUnigramTokeniz
                                        WhisperFeatureExtractorConfig)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    # Tiny tensors run faster on one thread, and results stay reproducible.
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 # -- the shared search on a toy model ---------------------------------------------------------------------------------

@@ -20,13 +20,7 @@ TINY_MODEL = dict(d_model=96, num_layers=2, num_heads=4, ff_dim=192, subsampling
                   dropout=0.0)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    # Tiny tensors run faster on one thread than on several competing ones, and results stay reproducible.
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

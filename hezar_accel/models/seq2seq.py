@@ -1,4 +1,5 @@
-"""What encoder-decoder models (T5, Whisper) share: teacher forcing, the token-mean loss and the decoding glue.
+"""What encoder-decoder models (T5, Whisper, ViT-RoBERTa/TrOCR) share: teacher forcing, the token-mean loss, the
+decoder's key/value cache and the decoding glue.
 
 Training is teacher forcing: the decoder reads ``labels`` shifted one position right behind the decoder start token
 (-100 padding becomes the pad id) and is scored on ``labels`` itself, so ``logits[:, t]`` predicts ``labels[:, t]``.
@@ -7,15 +8,17 @@ Generation encodes once and runs the shared search of :mod:`hezar_accel.models.g
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 import torch
 import torch.nn.functional as F
 
 from .generation import LogitsRule, beam_search, choose_next_tokens, decode
 from .model import Model
+from .tasks.tokenizer_lookup import find_tokenizer
 
-__all__ = ["IGNORE_INDEX", "shift_right", "generation_problems", "EncoderDecoderModel"]
+__all__ = ["IGNORE_INDEX", "shift_right", "generation_problems", "beam_settings", "cached_keys_values",
+           "EncoderDecoderModel"]
 
 IGNORE_INDEX = -100
 
@@ -45,6 +48,37 @@ def generation_problems(config) -> list[str]:
     return problems
 
 
+def beam_settings(defaults, num_beams: int | None, length_penalty: float | None,
+                  early_stopping: bool | str | None) -> dict[str, Any]:
+    """:meth:`EncoderDecoderModel.search`'s beam arguments: each one given, else ``defaults``' field of that name
+    (the model config, or its generation block)."""
+    given = {"num_beams": num_beams, "length_penalty": length_penalty, "early_stopping": early_stopping}
+    return {name: getattr(defaults, name) if value is None else value for name, value in given.items()}
+
+
+def cached_keys_values(project: Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]], x: torch.Tensor,
+                       key_value_states: torch.Tensor | None, past: tuple | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Keys and values of one attention call over a decoder's cache, as ``(batch, heads, length, head_dim)``.
+
+    Args:
+        project: the layer's ``source -> (keys, values)`` (key projection first, as 🤗's order).
+        x: the queries' input; self-attention (``key_value_states`` None) projects it and appends the result to the
+            cached keys/values in ``past``.
+        key_value_states: cross-attention's source (the encoder states): projected on the first step, then read back
+            from ``past`` unchanged.
+        past: the ``(keys, values)`` this call returned on the previous step, or None.
+    """
+    if key_value_states is None:
+        k, v = project(x)
+        if past is not None:
+            k, v = torch.cat([past[0], k], dim=2), torch.cat([past[1], v], dim=2)
+        return k, v
+    if past is not None:
+        k, v = past
+        return k, v
+    return project(key_value_states)
+
+
 class EncoderDecoderModel(Model):
     """Base of encoder-decoder models: token-mean cross-entropy and ``search`` over the decoder.
 
@@ -67,6 +101,38 @@ class EncoderDecoderModel(Model):
             labels = labels.masked_fill(labels == token, IGNORE_INDEX)
         return F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), labels.reshape(-1),
                                ignore_index=IGNORE_INDEX)
+
+    @property
+    def decoder_start_token_id(self) -> int:
+        """The decoder's first input in teacher forcing (the config's ``decoder_start_token_id``)."""
+        return self.config.decoder_start_token_id
+
+    @property
+    def decoder_pad_token_id(self) -> int:
+        """What -100 label padding becomes among the decoder's inputs (the config's ``pad_token_id``)."""
+        return self.config.pad_token_id
+
+    def decoder_inputs(self, labels: torch.Tensor | None, decoder_input_ids: torch.Tensor | None) -> torch.Tensor:
+        """``decoder_input_ids`` when given, else teacher forcing's: ``labels`` shifted right behind
+        :attr:`decoder_start_token_id`, -100 padding as :attr:`decoder_pad_token_id`.
+
+        Raises:
+            ValueError: neither is given.
+        """
+        if decoder_input_ids is not None:
+            return decoder_input_ids
+        if labels is None:
+            raise ValueError(f"{type(self).__name__}.forward needs `labels` (teacher forcing) or `decoder_input_ids`.")
+        return shift_right(labels, self.decoder_start_token_id, self.decoder_pad_token_id)
+
+    def decode_generated(self, generated_ids: torch.Tensor) -> list[str]:
+        """``generate``'s ids as texts, special tokens dropped, by the attached tokenizer (``tokenizer_name``).
+
+        Raises:
+            ValueError: no tokenizer is attached.
+        """
+        tokenizer = find_tokenizer(self.preprocessor, self.tokenizer_name)
+        return tokenizer.batch_decode(generated_ids.cpu().tolist(), skip_special_tokens=True)
 
     def encode(self, *args, **kwargs) -> tuple[torch.Tensor, torch.Tensor | None]:  # pragma: no cover - per model
         raise NotImplementedError

@@ -174,10 +174,6 @@ class WhisperFeatureExtractor(AudioFeatureExtractor):
             out["attention_mask"] = (frames < np.array([[self.num_frames(len(w))] for w in waveforms])).astype(np.int64)
         return out if return_tensors == "np" else {k: torch.from_numpy(v) for k, v in out.items()}
 
-    def fingerprint(self) -> str:
-        """A string that changes whenever the features would (used in dataset cache keys)."""
-        return repr(sorted(self.config.to_dict().items()))
-
     def __repr__(self) -> str:
         c = self.config
         return (f"WhisperFeatureExtractor(mels={c.feature_size}, rate={c.sampling_rate}, chunk={c.chunk_length}s, "

@@ -32,7 +32,8 @@ sys.path.insert(0, os.path.dirname(HERE))
 import torch  # noqa: E402
 
 from hezar_accel.errors import HezarAccelError  # noqa: E402
-from resume_helpers import csv_rows, final_weights, run  # noqa: E402
+from resume_helpers import (complete_looking_checkpoints, csv_rows, final_weights,  # noqa: E402
+                            killed_while_deleting, run)
 from tiny import build_trainer, make_text_data  # noqa: E402
 
 
@@ -184,26 +185,9 @@ def torn_prune(work, data):
     from hezar_accel.trainer import checkpoint as ckpt
 
     root = os.path.join(work, "checkpoints")
-    for step in (2, 4, 6):
-        folder = os.path.join(root, ckpt.checkpoint_name(step))
-        os.makedirs(folder)
-        for name in ("model.pt", "z_last", "COMPLETE"):
-            open(os.path.join(folder, name), "w").close()
-    real = shutil.rmtree
-
-    def killed(path, *args, **kwargs):
-        if kwargs.get("ignore_errors"):
-            return real(path, *args, **kwargs)
-        os.remove(os.path.join(path, "model.pt"))
-        raise KeyboardInterrupt
-
-    ckpt.shutil.rmtree = killed
-    try:
+    complete_looking_checkpoints(root)
+    with killed_while_deleting(), contextlib.suppress(KeyboardInterrupt):
         ckpt.prune(root, keep_last=1)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        ckpt.shutil.rmtree = real
     torn = [f for f in ckpt.list_checkpoints(root) if not os.path.exists(os.path.join(f, "model.pt"))]
     if torn:
         raise Silent(f"{torn[0]} is listed as complete with model.pt missing")

@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..gpt2.modules import ACTIVATIONS
+from ..seq2seq import cached_keys_values
 
 __all__ = ["T5LayerNorm", "relative_position_bucket", "T5Attention", "T5Block", "T5Stack", "T5ForConditionalGeneration",
            "feed_forward_kind"]
@@ -96,6 +97,9 @@ class T5Attention(nn.Module):
     def _heads(self, x: torch.Tensor) -> torch.Tensor:
         return x.view(x.shape[0], x.shape[1], self.n_heads, self.d_kv).transpose(1, 2)
 
+    def _keys_values(self, source: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self._heads(self.k(source)), self._heads(self.v(source))
+
     def forward(self, x: torch.Tensor, bias: torch.Tensor, key_value_states: torch.Tensor | None = None,
                 past: tuple | None = None) -> tuple[torch.Tensor, tuple]:
         """Attend from ``x`` to itself (``past`` keys/values prepended) or to ``key_value_states`` (cross-attention,
@@ -108,14 +112,7 @@ class T5Attention(nn.Module):
             The output ``(batch, query, d_model)`` and the keys/values to cache.
         """
         q = self._heads(self.q(x))
-        if key_value_states is None:
-            k, v = self._heads(self.k(x)), self._heads(self.v(x))
-            if past is not None:
-                k, v = torch.cat([past[0], k], dim=2), torch.cat([past[1], v], dim=2)
-        elif past is not None:
-            k, v = past
-        else:
-            k, v = self._heads(self.k(key_value_states)), self._heads(self.v(key_value_states))
+        k, v = cached_keys_values(self._keys_values, x, key_value_states, past)
         out = F.scaled_dot_product_attention(q, k, v, attn_mask=bias.to(q.dtype), scale=1.0,
                                              dropout_p=self.dropout if self.training else 0.0)
         return self.o(out.transpose(1, 2).reshape(x.shape[0], x.shape[1], -1)), (k, v)

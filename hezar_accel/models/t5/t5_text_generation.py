@@ -20,7 +20,7 @@ from ...registry import register_model
 from ..bert.common import find_tokenizer
 from ..generation import token_rules
 from ..gpt2.modules import ACTIVATIONS
-from ..seq2seq import EncoderDecoderModel, generation_problems, shift_right
+from ..seq2seq import EncoderDecoderModel, beam_settings, generation_problems
 from .modules import T5ForConditionalGeneration, feed_forward_kind
 
 __all__ = ["T5TextGenerationConfig", "T5TextGeneration"]
@@ -151,10 +151,7 @@ class T5TextGeneration(EncoderDecoderModel):
         Raises:
             ValueError: neither ``labels`` nor ``decoder_input_ids`` is given.
         """
-        if decoder_input_ids is None:
-            if labels is None:
-                raise ValueError("T5TextGeneration.forward needs `labels` (teacher forcing) or `decoder_input_ids`.")
-            decoder_input_ids = shift_right(labels, self.config.decoder_start_token_id, self.config.pad_token_id)
+        decoder_input_ids = self.decoder_inputs(labels, decoder_input_ids)
         encoder_states, _ = self.encode(token_ids, attention_mask)
         logits, _ = self.decoder_step(decoder_input_ids, encoder_states, attention_mask, None)
         return {"logits": logits, "encoder_last_hidden_state": encoder_states}
@@ -183,9 +180,7 @@ class T5TextGeneration(EncoderDecoderModel):
         encoder_states, mask = self.encode(token_ids, attention_mask)
         prompt = token_ids.new_full((token_ids.shape[0], 1), c.decoder_start_token_id)
         generated = self.search(encoder_states, mask, prompt, new, c.eos_token_id, c.pad_token_id,
-                                num_beams=c.num_beams if num_beams is None else num_beams,
-                                length_penalty=c.length_penalty if length_penalty is None else length_penalty,
-                                early_stopping=c.early_stopping if early_stopping is None else early_stopping,
+                                **beam_settings(c, num_beams, length_penalty, early_stopping),
                                 rule=token_rules(min_new_tokens=min_new, eos_token_id=c.eos_token_id),
                                 use_cache=c.use_cache if use_cache is None else use_cache)
         return torch.cat([prompt, generated], dim=1)
@@ -215,6 +210,4 @@ class T5TextGeneration(EncoderDecoderModel):
 
     def post_process(self, generated_ids: torch.Tensor, **kwargs) -> list[dict[str, str]]:
         """``[{"generated_text": ...}]`` per input (special tokens dropped)."""
-        tokenizer = find_tokenizer(self.preprocessor, self.tokenizer_name)
-        texts = tokenizer.batch_decode(generated_ids.cpu().tolist(), skip_special_tokens=True)
-        return [{"generated_text": text.strip()} for text in texts]
+        return [{"generated_text": text.strip()} for text in self.decode_generated(generated_ids)]

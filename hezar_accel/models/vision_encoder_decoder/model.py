@@ -17,8 +17,7 @@ from torch import nn
 from ..bert.encoder import init_bert_weights
 from ..generation import token_rules
 from ..roberta.decoder import RobertaForCausalLM
-from ..seq2seq import EncoderDecoderModel, shift_right
-from ..tasks.tokenizer_lookup import find_tokenizer
+from ..seq2seq import EncoderDecoderModel, beam_settings
 from ..vit.encoder import ViTModel, rename_legacy_vit_keys
 from .config import VisionEncoderDecoderConfig
 
@@ -77,6 +76,11 @@ class VisionEncoderDecoderImage2Text(EncoderDecoderModel):
         """The decoder's first input in teacher forcing and in ``generate`` (the generation block's)."""
         return self.config.generation.start_token_id
 
+    @property
+    def decoder_pad_token_id(self) -> int:
+        """What -100 label padding becomes among the decoder's inputs (the decoder block's ``pad_token_id``)."""
+        return self.config.decoder.pad_token_id
+
     def encode(self, pixel_values: torch.Tensor):
         """The decoder's view of the images and no mask (every patch is real)."""
         return self.body.encode(pixel_values), None
@@ -103,11 +107,7 @@ class VisionEncoderDecoderImage2Text(EncoderDecoderModel):
             ValueError: neither labels nor decoder inputs, images of the wrong size, or a sequence longer than the
                 decoder's positions.
         """
-        if decoder_input_ids is None:
-            if labels is None:
-                raise ValueError(f"{type(self).__name__}.forward needs `labels` (teacher forcing) or "
-                                 "`decoder_input_ids`.")
-            decoder_input_ids = shift_right(labels, self.decoder_start_token_id, self.config.decoder.pad_token_id)
+        decoder_input_ids = self.decoder_inputs(labels, decoder_input_ids)
         encoder_states, _ = self.encode(pixel_values)
         logits, _ = self.body.decoder(decoder_input_ids, encoder_states, attention_mask=decoder_attention_mask)
         return {"logits": logits, "encoder_last_hidden_state": encoder_states}
@@ -137,9 +137,7 @@ class VisionEncoderDecoderImage2Text(EncoderDecoderModel):
                             device=encoder_states.device)
         ngram = g.no_repeat_ngram_size if no_repeat_ngram_size is None else no_repeat_ngram_size
         generated = self.search(encoder_states, mask, prompt, new, g.eos_token_id, g.fill_token_id,
-                                num_beams=g.num_beams if num_beams is None else num_beams,
-                                length_penalty=g.length_penalty if length_penalty is None else length_penalty,
-                                early_stopping=g.early_stopping if early_stopping is None else early_stopping,
+                                **beam_settings(g, num_beams, length_penalty, early_stopping),
                                 rule=token_rules(no_repeat_ngram_size=ngram),
                                 use_cache=self.config.decoder.use_cache if use_cache is None else use_cache)
         return torch.cat([prompt, generated], dim=1)
@@ -168,6 +166,4 @@ class VisionEncoderDecoderImage2Text(EncoderDecoderModel):
 
     def post_process(self, generated_ids: torch.Tensor, **kwargs) -> list[dict[str, str]]:
         """``[{"text": ...}]`` per image: the generated ids decoded, special tokens dropped (as Hezar's)."""
-        tokenizer = find_tokenizer(self.preprocessor, self.tokenizer_name)
-        return [{"text": text} for text in tokenizer.batch_decode(generated_ids.cpu().tolist(),
-                                                                   skip_special_tokens=True)]
+        return [{"text": text} for text in self.decode_generated(generated_ids)]

@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..gpt2.modules import ACTIVATIONS
+from ..seq2seq import cached_keys_values
 
 __all__ = ["sinusoids", "WhisperAttention", "WhisperEncoder", "WhisperDecoder", "WhisperForConditionalGeneration"]
 
@@ -42,6 +43,9 @@ class WhisperAttention(nn.Module):
     def _heads(self, x: torch.Tensor) -> torch.Tensor:
         return x.view(x.shape[0], x.shape[1], self.num_heads, self.head_dim).transpose(1, 2)
 
+    def _keys_values(self, source: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self._heads(self.k_proj(source)), self._heads(self.v_proj(source))
+
     def forward(self, x: torch.Tensor, key_value_states: torch.Tensor | None = None, past: tuple | None = None,
                 causal: bool = False) -> tuple[torch.Tensor, tuple]:
         """Self-attention over ``x`` (cached keys/values in ``past`` prepended) or cross-attention over
@@ -51,14 +55,7 @@ class WhisperAttention(nn.Module):
             ``(batch, length, d_model)`` and the keys/values to cache.
         """
         q = self._heads(self.q_proj(x))
-        if key_value_states is None:
-            k, v = self._heads(self.k_proj(x)), self._heads(self.v_proj(x))
-            if past is not None:
-                k, v = torch.cat([past[0], k], dim=2), torch.cat([past[1], v], dim=2)
-        elif past is not None:
-            k, v = past
-        else:
-            k, v = self._heads(self.k_proj(key_value_states)), self._heads(self.v_proj(key_value_states))
+        k, v = cached_keys_values(self._keys_values, x, key_value_states, past)
         mask = None
         if causal and q.shape[2] > 1:
             past_length = k.shape[2] - q.shape[2]
@@ -66,6 +63,16 @@ class WhisperAttention(nn.Module):
         out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, scale=self.head_dim ** -0.5,
                                              dropout_p=self.dropout if self.training else 0.0)
         return self.out_proj(out.transpose(1, 2).reshape(x.shape[0], x.shape[1], -1)), (k, v)
+
+
+def _add_feed_forward(layer: nn.Module, config, ffn_dim: int) -> None:
+    """Give ``layer`` the modules of :func:`_feed_forward` (``fc1``, ``fc2``, ``final_layer_norm``, in 🤗's order after
+    the attention modules, so the state dict keeps 🤗's key order) and its dropout rates."""
+    layer.fc1 = nn.Linear(config.d_model, ffn_dim)
+    layer.fc2 = nn.Linear(ffn_dim, config.d_model)
+    layer.final_layer_norm = nn.LayerNorm(config.d_model)
+    layer.act = ACTIVATIONS[config.activation_function]
+    layer.dropout, layer.activation_dropout = config.dropout, config.activation_dropout
 
 
 def _feed_forward(layer: nn.Module, x: torch.Tensor) -> torch.Tensor:
@@ -82,11 +89,7 @@ class WhisperEncoderLayer(nn.Module):
         d = config.d_model
         self.self_attn = WhisperAttention(d, config.encoder_attention_heads, config.attention_dropout)
         self.self_attn_layer_norm = nn.LayerNorm(d)
-        self.fc1 = nn.Linear(d, config.encoder_ffn_dim)
-        self.fc2 = nn.Linear(config.encoder_ffn_dim, d)
-        self.final_layer_norm = nn.LayerNorm(d)
-        self.act = ACTIVATIONS[config.activation_function]
-        self.dropout, self.activation_dropout = config.dropout, config.activation_dropout
+        _add_feed_forward(self, config, config.encoder_ffn_dim)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         attended, _ = self.self_attn(self.self_attn_layer_norm(x))
@@ -102,11 +105,7 @@ class WhisperDecoderLayer(nn.Module):
         self.self_attn_layer_norm = nn.LayerNorm(d)
         self.encoder_attn = WhisperAttention(d, config.decoder_attention_heads, config.attention_dropout)
         self.encoder_attn_layer_norm = nn.LayerNorm(d)
-        self.fc1 = nn.Linear(d, config.decoder_ffn_dim)
-        self.fc2 = nn.Linear(config.decoder_ffn_dim, d)
-        self.final_layer_norm = nn.LayerNorm(d)
-        self.act = ACTIVATIONS[config.activation_function]
-        self.dropout, self.activation_dropout = config.dropout, config.activation_dropout
+        _add_feed_forward(self, config, config.decoder_ffn_dim)
 
     def forward(self, x: torch.Tensor, encoder_states: torch.Tensor, past: tuple | None = None):
         attended, self_kv = self.self_attn(self.self_attn_layer_norm(x), past=past[:2] if past else None, causal=True)

@@ -20,10 +20,9 @@ from ...configs import ModelConfig
 from ...constants import TaskType
 from ...preprocessors.tokenizers.whisper_bpe import language_token
 from ...registry import register_model
-from ..bert.common import find_tokenizer
 from ..generation import token_rules
 from ..gpt2.modules import ACTIVATIONS
-from ..seq2seq import EncoderDecoderModel, generation_problems, shift_right
+from ..seq2seq import EncoderDecoderModel, beam_settings, generation_problems
 from .modules import WhisperForConditionalGeneration
 
 __all__ = ["WhisperSpeechRecognitionConfig", "WhisperSpeechRecognition", "HEZAR_GENERATION_DEFAULTS"]
@@ -228,11 +227,7 @@ class WhisperSpeechRecognition(EncoderDecoderModel):
         Raises:
             ValueError: no labels nor decoder inputs, or features of the wrong length.
         """
-        if decoder_input_ids is None:
-            if labels is None:
-                raise ValueError("WhisperSpeechRecognition.forward needs `labels` (teacher forcing) or "
-                                 "`decoder_input_ids`.")
-            decoder_input_ids = shift_right(labels, self.config.decoder_start_token_id, self.config.pad_token_id)
+        decoder_input_ids = self.decoder_inputs(labels, decoder_input_ids)
         encoder_states, _ = self.encode(input_features)
         logits, _ = self.decoder_step(decoder_input_ids, encoder_states, None, None)
         return {"logits": logits, "encoder_last_hidden_state": encoder_states}
@@ -306,10 +301,8 @@ class WhisperSpeechRecognition(EncoderDecoderModel):
         new = self._new_token_budget(prompt.shape[1], g, max_new_tokens)
         rule = token_rules(g["suppress_tokens"], g["begin_suppress_tokens"])
         generated = self.search(encoder_states, None, prompt, new, g["eos_token_id"], g["pad_token_id"],
-                                num_beams=c.num_beams if num_beams is None else num_beams,
-                                length_penalty=c.length_penalty if length_penalty is None else length_penalty,
-                                early_stopping=c.early_stopping if early_stopping is None else early_stopping,
-                                rule=rule, use_cache=use_cache)
+                                **beam_settings(c, num_beams, length_penalty, early_stopping), rule=rule,
+                                use_cache=use_cache)
         return self._strip(generated, g["eos_token_id"], g["pad_token_id"])
 
     def _new_token_budget(self, prompt_length: int, g: dict, max_new_tokens: int | None) -> int:
@@ -364,6 +357,4 @@ class WhisperSpeechRecognition(EncoderDecoderModel):
 
     def post_process(self, generated_ids: torch.Tensor, **kwargs) -> list[dict[str, str]]:
         """``[{"text": transcript}]`` per input (special tokens dropped)."""
-        tokenizer = find_tokenizer(self.preprocessor, self.tokenizer_name)
-        texts = tokenizer.batch_decode(generated_ids.cpu().tolist(), skip_special_tokens=True)
-        return [{"text": text.strip()} for text in texts]
+        return [{"text": text.strip()} for text in self.decode_generated(generated_ids)]

@@ -13,13 +13,13 @@ from tokenizers import Tokenizer as HFTokenizer
 from tokenizers import decoders, models, pre_tokenizers, processors, trainers
 
 from ...registry import register_preprocessor
-from .tokenizer import Tokenizer, TokenizerConfig
+from .tokenizer import Tokenizer, TrainableTokenizerConfig
 
 __all__ = ["BPEConfig", "BPETokenizer", "encode_prompts"]
 
 
 @dataclass
-class BPEConfig(TokenizerConfig):
+class BPEConfig(TrainableTokenizerConfig):
     """Config of :class:`BPETokenizer`: Hezar's ``BPEConfig`` keys and defaults.
 
     Args:
@@ -31,17 +31,10 @@ class BPEConfig(TokenizerConfig):
         vocab_size, min_frequency, limit_alphabet, initial_alphabet, show_progress: ``BpeTrainer`` settings (the 256
             byte symbols are always in the alphabet).
         add_prefix_space: treat the first word like the others (a leading space), as GPT-2's ``add_prefix_space``.
-        (Other fields: see :class:`TokenizerConfig`.)
+        (Other fields: see :class:`TrainableTokenizerConfig`.)
     """
 
     name: str = "bpe_tokenizer"
-    max_length: int | str | None = 512
-    truncation: bool | str | None = "longest_first"
-    truncation_side: str | None = "right"
-    padding: bool | str | None = "longest"
-    padding_side: str | None = "right"
-    stride: int | None = 0
-    pad_to_multiple_of: int | str | None = 0
     bos_token: str | None = "<s>"
     eos_token: str | None = "</s>"
     unk_token: str | None = "<unk>"
@@ -80,9 +73,7 @@ class BPEConfig(TokenizerConfig):
     def special_token_list(self) -> list[str]:
         """Special tokens in id order: bos, pad, eos, unk, sep, cls, mask, then additional ones."""
         names = ("bos_token", "pad_token", "eos_token", "unk_token", "sep_token", "cls_token", "mask_token")
-        tokens = [self.setting(n) for n in names] + list(self.additional_special_tokens or [])
-        tokens += list(self.special_tokens or [])
-        return list(dict.fromkeys(t for t in tokens if t))
+        return self.ordered_special_tokens(names)
 
 
 @register_preprocessor("bpe_tokenizer", BPEConfig)

@@ -10,20 +10,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Iterable
 
-from tokenizers import Regex, decoders, models, normalizers, pre_tokenizers, processors, trainers
+from tokenizers import decoders, models, normalizers, pre_tokenizers, processors, trainers
 from tokenizers import Tokenizer as HFTokenizer
 
 from ...registry import register_preprocessor
-from .tokenizer import Tokenizer, TokenizerConfig
+from .tokenizer import Tokenizer, TrainableTokenizerConfig, clean_text_normalizers
 
 __all__ = ["SentencePieceUnigramConfig", "SentencePieceUnigramTokenizer"]
 
-# Control characters and U+FFFD; format characters (Unicode Cf) such as Persian's ZWNJ (U+200C) are kept.
-_CONTROL_CHARS = r"[\x00-\x08\x0B\x0C\x0E-\x1F\x7F\x{FFFD}]"
-
 
 @dataclass
-class SentencePieceUnigramConfig(TokenizerConfig):
+class SentencePieceUnigramConfig(TrainableTokenizerConfig):
     """Config of :class:`SentencePieceUnigramTokenizer`: Hezar's keys.
 
     Args:
@@ -36,17 +33,10 @@ class SentencePieceUnigramConfig(TokenizerConfig):
         vocab_size, initial_alphabet, show_progress: ``UnigramTrainer`` settings; vocab_size counts every token.
         dropout, continuing_subword_prefix, end_of_word_suffix, fuse_unk, min_frequency, limit_alphabet: Hezar keys
             that a Unigram model does not use; kept so Hezar's configs load.
-        (Other fields: see :class:`TokenizerConfig`.)
+        (Other fields: see :class:`TrainableTokenizerConfig`.)
     """
 
     name: str = "sentencepiece_unigram_tokenizer"
-    max_length: int | str | None = 512
-    truncation: bool | str | None = "longest_first"
-    truncation_side: str | None = "right"
-    padding: bool | str | None = "longest"
-    padding_side: str | None = "right"
-    stride: int | None = 0
-    pad_to_multiple_of: int | str | None = 0
     bos_token: str | None = "<s>"
     eos_token: str | None = "</s>"
     unk_token: str | None = "<unk>"
@@ -81,9 +71,7 @@ class SentencePieceUnigramConfig(TokenizerConfig):
     def special_token_list(self) -> list[str]:
         """Special tokens in id order: pad, eos, unk, bos, sep, cls, mask, then additional ones."""
         names = ("pad_token", "eos_token", "unk_token", "bos_token", "sep_token", "cls_token", "mask_token")
-        tokens = [self.setting(n) for n in names] + list(self.additional_special_tokens or [])
-        tokens += list(self.special_tokens or [])
-        return list(dict.fromkeys(t for t in tokens if t))
+        return self.ordered_special_tokens(names)
 
 
 @register_preprocessor("sentencepiece_unigram_tokenizer", SentencePieceUnigramConfig)
@@ -110,8 +98,7 @@ class SentencePieceUnigramTokenizer(Tokenizer):
     def _set_pipeline(self, backend: HFTokenizer) -> None:
         config = self.config
         scheme = "always" if config.add_prefix_space else "never"
-        backend.normalizer = normalizers.Sequence([normalizers.NFKC(), normalizers.Replace(Regex(_CONTROL_CHARS), ""),
-                                                   normalizers.Replace(Regex(r"\s+"), " "), normalizers.Strip()])
+        backend.normalizer = normalizers.Sequence(clean_text_normalizers())
         backend.pre_tokenizer = pre_tokenizers.Metaspace(replacement=config.replacement, prepend_scheme=scheme)
         backend.decoder = decoders.Metaspace(replacement=config.replacement, prepend_scheme=scheme)
         eos = config.setting("eos_token")

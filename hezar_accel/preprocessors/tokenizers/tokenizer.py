@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
 import torch
+from tokenizers import Regex, normalizers
 from tokenizers import Tokenizer as HFTokenizer
 
 from ...configs import PreprocessorConfig
@@ -17,7 +18,7 @@ from ...constants import TOKENIZER_CONFIG_FILE, TOKENIZER_FILE
 from ...hub import HubError
 from ..preprocessor import Preprocessor
 
-__all__ = ["Tokenizer", "TokenizerConfig"]
+__all__ = ["Tokenizer", "TokenizerConfig", "TrainableTokenizerConfig", "clean_text_normalizers"]
 
 # Newer Hezar writes this for settings it moved from the config to call arguments; it means "not set".
 _DEPRECATED = "deprecated"
@@ -32,6 +33,16 @@ _LEGACY = {"truncation_strategy": "truncation", "truncation_direction": "truncat
            "padding_strategy": "padding", "padding_direction": "padding_side"}
 _LEGACY_FIELDS = (*_LEGACY, "pad_token_id", "special_tokens")
 _KEY_OF = {"type_ids": "token_type_ids"}  # backend Encoding attribute -> Hezar's output key
+# Control characters and U+FFFD. Unlike BertNormalizer's clean_text this keeps format characters (Unicode Cf), among
+# them the zero-width non-joiner that Persian writes inside words (می‌روم).
+_CONTROL_CHARS = r"[\x00-\x08\x0B\x0C\x0E-\x1F\x7F\x{FFFD}]"
+
+
+def clean_text_normalizers() -> list:
+    """The normalisation steps the WordPiece and Unigram tokenizers share: NFKC, control characters and U+FFFD
+    removed (format characters such as Persian's ZWNJ kept), whitespace runs folded to one space, the ends stripped."""
+    return [normalizers.NFKC(), normalizers.Replace(Regex(_CONTROL_CHARS), ""),
+            normalizers.Replace(Regex(r"\s+"), " "), normalizers.Strip()]
 
 
 @dataclass
@@ -100,6 +111,33 @@ class TokenizerConfig(PreprocessorConfig):
         if value == _DEPRECATED or (name in ("max_length", "pad_to_multiple_of") and not value):
             return None
         return value
+
+    def ordered_special_tokens(self, names: Sequence[str]) -> list[str]:
+        """The effective special tokens ``names`` in that order, then ``additional_special_tokens`` and the older
+        ``special_tokens``; unset ones and repeats left out. A trained vocabulary gives them ids 0, 1, ..."""
+        tokens = [self.setting(n) for n in names] + list(self.additional_special_tokens or [])
+        tokens += list(self.special_tokens or [])
+        return list(dict.fromkeys(t for t in tokens if t))
+
+
+@dataclass
+class TrainableTokenizerConfig(TokenizerConfig):
+    """The length settings Hezar's WordPiece, BPE and SentencePiece Unigram configs share (the fields stay where
+    :class:`TokenizerConfig` puts them, so saved files keep their key order).
+
+    Args:
+        max_length: 512. truncation / truncation_side: ``longest_first`` on the ``right``. padding / padding_side:
+            ``longest`` on the ``right``. stride / pad_to_multiple_of: 0 (off).
+        (Other fields: see :class:`TokenizerConfig`.)
+    """
+
+    max_length: int | str | None = 512
+    truncation: bool | str | None = "longest_first"
+    truncation_side: str | None = "right"
+    padding: bool | str | None = "longest"
+    padding_side: str | None = "right"
+    stride: int | None = 0
+    pad_to_multiple_of: int | str | None = 0
 
 
 class Tokenizer(Preprocessor):

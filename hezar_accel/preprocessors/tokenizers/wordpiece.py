@@ -5,38 +5,27 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Iterable
 
-from tokenizers import Regex, decoders, models, normalizers, pre_tokenizers, processors, trainers
+from tokenizers import decoders, models, normalizers, pre_tokenizers, processors, trainers
 from tokenizers import Tokenizer as HFTokenizer
 
 from ...registry import register_preprocessor
-from .tokenizer import Tokenizer, TokenizerConfig
+from .tokenizer import Tokenizer, TrainableTokenizerConfig, clean_text_normalizers
 
 __all__ = ["WordPieceConfig", "WordPieceTokenizer"]
 
-# Control characters and U+FFFD. Unlike BertNormalizer's clean_text this keeps format characters (Unicode Cf), among
-# them the zero-width non-joiner that Persian writes inside words (می‌روم).
-_CONTROL_CHARS = r"[\x00-\x08\x0B\x0C\x0E-\x1F\x7F\x{FFFD}]"
-
 
 @dataclass
-class WordPieceConfig(TokenizerConfig):
+class WordPieceConfig(TrainableTokenizerConfig):
     """Config of :class:`WordPieceTokenizer`: Hezar's keys and defaults, plus ``lowercase``.
 
     Args:
         wordpieces_prefix: continuation prefix of sub-word pieces.
         vocab_size, min_frequency, limit_alphabet, initial_alphabet, show_progress: ``WordPieceTrainer`` settings.
         lowercase: lowercase while normalising (off: Persian has no case, and Latin words keep theirs).
-        (Other fields: see :class:`TokenizerConfig`.)
+        (Other fields: see :class:`TrainableTokenizerConfig`.)
     """
 
     name: str = "wordpiece_tokenizer"
-    max_length: int | str | None = 512
-    truncation: bool | str | None = "longest_first"
-    truncation_side: str | None = "right"
-    padding: bool | str | None = "longest"
-    padding_side: str | None = "right"
-    stride: int | None = 0
-    pad_to_multiple_of: int | str | None = 0
     pad_token: str | None = "[PAD]"
     unk_token: str | None = "[UNK]"
     sep_token: str | None = "[SEP]"
@@ -65,9 +54,7 @@ class WordPieceConfig(TokenizerConfig):
     def special_token_list(self) -> list[str]:
         """Special tokens in id order: [PAD]=0, [UNK], [CLS], [SEP], [MASK], then additional ones."""
         names = ("pad_token", "unk_token", "cls_token", "sep_token", "mask_token")
-        tokens = [self.setting(n) for n in names] + list(self.additional_special_tokens or [])
-        tokens += list(self.special_tokens or [])
-        return list(dict.fromkeys(t for t in tokens if t))
+        return self.ordered_special_tokens(names)
 
 
 @register_preprocessor("wordpiece_tokenizer", WordPieceConfig)
@@ -90,9 +77,8 @@ class WordPieceTokenizer(Tokenizer):
                                  continuing_subword_prefix=config.wordpieces_prefix)
         backend = HFTokenizer(model)
         backend.add_special_tokens(specials)
-        steps = [normalizers.NFKC(), normalizers.Replace(Regex(_CONTROL_CHARS), ""),
-                 normalizers.Replace(Regex(r"\s+"), " "), normalizers.Strip()]
-        backend.normalizer = normalizers.Sequence(steps + ([normalizers.Lowercase()] if config.lowercase else []))
+        lowercase = [normalizers.Lowercase()] if config.lowercase else []
+        backend.normalizer = normalizers.Sequence(clean_text_normalizers() + lowercase)
         backend.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
         backend.decoder = decoders.WordPiece(prefix=config.wordpieces_prefix)
         self._set_post_processor(backend)
