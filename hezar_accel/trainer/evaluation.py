@@ -88,8 +88,9 @@ def evaluation_loop(trainer, dataloader=None, kept: list | None = None) -> dict[
         decoded = handler.add_batch(predictions.cpu().numpy(), labels.cpu().numpy(), keep=kept is not None)
         if decoded is not None:
             kept.extend(zip(*decoded))
-        if show:  # this process's running mean loss; the bar is only drawn on the main process
-            bar.set_postfix(loss=f"{(loss_sum / count.clamp(min=1)).item():.4f}")
+        if show:  # this process's running mean loss; the bar is only drawn on the main process. Drawn at tqdm's
+            # next refresh: drawing now would show a stale batch count (tqdm's iterator syncs it only on refresh)
+            bar.set_postfix(loss=f"{(loss_sum / count.clamp(min=1)).item():.4f}", refresh=False)
     if acc.num_processes > 1:
         loss_sum, count = acc.reduce(loss_sum, reduction="sum"), acc.reduce(count, reduction="sum")
     results = {"loss": (loss_sum / count).item() if count.item() > 0 else float("nan")}
