@@ -128,8 +128,13 @@ def _loader_options(config: TrainerConfig, pin_memory: bool) -> dict:
 
 
 def build_eval_dataloader(config: TrainerConfig, dataset, collator, pin_memory: bool) -> DataLoader:
-    """An evaluation dataloader over ``dataset`` in its own order (its own collator when it has one)."""
-    return DataLoader(dataset, batch_size=config.eval_batch_size or config.batch_size, shuffle=False,
+    """An evaluation dataloader over ``dataset`` in its own order (its own collator when it has one).
+
+    It reads ``dataset.for_evaluation()``: evaluation never sees train-time augmentation, even when the training and
+    the evaluation dataset are one object.
+    """
+    view = dataset.for_evaluation() if hasattr(dataset, "for_evaluation") else dataset
+    return DataLoader(view, batch_size=config.eval_batch_size or config.batch_size, shuffle=False,
                       collate_fn=getattr(dataset, "data_collator", None) or collator,
                       generator=torch.Generator().manual_seed(config.seed), **_loader_options(config, pin_memory))
 
