@@ -228,3 +228,22 @@ def test_an_augmented_ocr_run_resumed_mid_epoch_ends_with_bitwise_equal_weights_
     with pytest.raises(CheckpointError, match="augmentation settings"):
         run(tmp_path / "other", augmentation={**IMAGE_AUGMENTATION, "rotation": 5},
             resume_from_checkpoint=str(checkpoint))
+
+
+# -- the shipped recipes ---------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("recipe_name, data", [("ocr_plates", OCR_DATA), ("speech_digits", SPEECH_DATA)])
+def test_the_shipped_recipes_augment_their_training_set_only_and_start_from_weights_the_seed_decides(
+        recipe_name, data, tmp_path):
+    from hezar_accel.recipe import build_trainer, load_recipe
+
+    path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs", f"{recipe_name}.yaml")
+    recipe = load_recipe(path, [f"trainer.output_dir={tmp_path / 'run'}", f"dataset.path={data}",
+                                "trainer.log_with=null", "trainer.overwrite_output_dir=true"])
+    fingerprints = []
+    for noise in (1, 2):
+        torch.manual_seed(noise)  # whatever the global RNG holds before, the seed decides the initial weights
+        trainer = build_trainer(recipe)
+        fingerprints.append(trainer.initial_weights_fingerprint)
+    assert fingerprints[0] == fingerprints[1]
+    assert trainer.train_dataset.augmentation is not None
+    assert trainer.eval_dataloader.dataset.augments is False
