@@ -9,8 +9,9 @@ it can, then moves one factor outside the training range:
 ``<out>/ocr_plates_fa_eval/``  (192x48 grayscale PNG plates, ``path,text`` CSVs; the training character set)
     ``fresh.csv`` (300): new plates drawn like the shipped ones: 2 Persian digits, a letter, 3 digits, 2 digits, glyph
     by glyph, in the five Noto Arabic-script faces of Debian's fonts-noto-core that SOURCE.md's "five Noto fonts"
-    most likely are (Naskh Regular and Bold, Sans, Kufi, Nastaliq Urdu: a guess), random size, spacing, rotation
-    (+-3 degrees), blur and salt noise.
+    most likely are (Naskh Regular and Bold, Sans Regular and Bold, Kufi: a guess from looking at the shipped
+    plates, none of which is Nastaliq), random size, spacing, rotation (+-3 degrees), blur and salt noise, the text
+    fitted to the width the shipped plates' text spans.
     ``unseen_fonts.csv`` (300): the same generator with six Arabic-script faces no shipped plate uses (Amiri, Lateef,
     Scheherazade, Nazli, FreeFarsi, DejaVu Sans; Debian's fonts-hosny-amiri, fonts-sil-lateef,
     fonts-sil-scheherazade, fonts-farsiweb, fonts-freefarsi, fonts-dejavu-core).
@@ -49,7 +50,7 @@ TRAINING_FONTS = [("fonts-noto-core", "truetype/noto/NotoNaskhArabic-Regular.ttf
                   ("fonts-noto-core", "truetype/noto/NotoNaskhArabic-Bold.ttf"),
                   ("fonts-noto-core", "truetype/noto/NotoSansArabic-Regular.ttf"),
                   ("fonts-noto-core", "truetype/noto/NotoKufiArabic-Regular.ttf"),
-                  ("fonts-noto-core", "truetype/noto/NotoNastaliqUrdu-Regular.ttf")]
+                  ("fonts-noto-core", "truetype/noto/NotoSansArabic-Bold.ttf")]
 UNSEEN_FONTS = [("fonts-hosny-amiri", "opentype/fonts-hosny-amiri/Amiri-Regular.ttf"),
                 ("fonts-sil-lateef", "opentype/lateef/Lateef-Regular.ttf"),
                 ("fonts-sil-scheherazade", "truetype/scheherazade/Scheherazade-Regular.ttf"),
@@ -105,8 +106,8 @@ def ink_of(text: str, font_path: str, rng: np.random.Generator):
         left, _, right, _ = draw.textbbox((0, baseline), char, font=font, anchor="ls")
         draw.text((x - left, baseline), char, font=font, fill=255, anchor="ls")
         x += (right - left) + int(rng.integers(2, 10))
-        if position in (1, 2, 5):  # around the letter and before the last pair: the plate's groups
-            x += int(rng.integers(0, 6) if position != 5 else rng.integers(8, 26))
+        if position in (1, 2, 5):  # around the letter, and wider after it and before the last pair: the groups
+            x += int(rng.integers(0, 6) if position == 1 else rng.integers(8, 26))
     ink = np.asarray(canvas, dtype=np.float32) / 255
     rows, cols = np.flatnonzero(ink.max(1) > 0), np.flatnonzero(ink.max(0) > 0)
     return ink[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
@@ -116,17 +117,18 @@ def render_plate(text: str, font_path: str, rng: np.random.Generator):
     from PIL import Image, ImageFilter
 
     ink = Image.fromarray((ink_of(text, font_path, rng) * 255).astype(np.uint8))
-    height = int(rng.integers(24, 37))
-    width = round(ink.width * height / ink.height)
-    if width > WIDTH - 8:
-        width, height = WIDTH - 8, max(8, round(ink.height * (WIDTH - 8) / ink.width))
+    # The shipped plates' text spans 169 +- 8 of the 192 pixels (measured on their dark pixels): fit the width.
+    width = int(rng.integers(156, 183))
+    height = round(ink.height * width / ink.width)
+    if height > HEIGHT - 6:
+        width, height = max(8, round(ink.width * (HEIGHT - 6) / ink.height)), HEIGHT - 6
     ink = ink.resize((width, height), Image.Resampling.BICUBIC)
     mask = Image.new("L", (WIDTH, HEIGHT), 0)
-    left = int(rng.integers(3, max(4, WIDTH - width - 2)))
+    left = (WIDTH - width) // 2 + int(rng.integers(-5, 6))
     top = (HEIGHT - height) // 2 + int(rng.integers(-3, 4))
     mask.paste(ink, (left, max(0, top)))
     mask = mask.rotate(float(rng.uniform(-3, 3)), resample=Image.Resampling.BICUBIC)
-    background, foreground = rng.uniform(150, 235), rng.uniform(0, 80)
+    background, foreground = rng.uniform(170, 245), rng.uniform(0, 80)
     alpha = np.asarray(mask, dtype=np.float32) / 255
     pixels = background * (1 - alpha) + foreground * alpha
     image = Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8))
