@@ -111,7 +111,11 @@ class AugmentingDataset(Dataset):
         return hashlib.sha256(key.encode()).hexdigest()[:16]
 
     def __getitem__(self, index: int) -> dict[str, Any]:
-        return self.__getitems__([index])[0]
+        row, epoch = super().__getitem__(index), int(self._train_epoch)
+        if self.augmentation is None or epoch == NOT_TRAINING:
+            return row
+        with one_torch_thread():
+            return self.augment(row, int(index), epoch)
 
     def __getitems__(self, indices: list[int]) -> list[dict[str, Any]]:
         rows, epoch = super().__getitems__(indices), int(self._train_epoch)  # one batch, one epoch
