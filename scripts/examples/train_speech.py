@@ -1,6 +1,6 @@
 """Train a Conformer-CTC speech recognizer on Persian spoken digits with the Python API, then predict with the checkpoint.
 
-    python scripts/examples/train_speech.py [--data ../shared/data/speech_digits_fa] [--epochs 8] [--num-threads 1] [--no-augmentation]
+    python scripts/examples/train_speech.py [--data ../shared/data/speech_digits_fa] [--epochs 30] [--num-threads 1] [--no-augmentation]
 
 Builds the audio feature extractor, the train/test ``SpeechRecognitionDataset``, a CPU-sized ``CTCSpeechRecognition``
 and a ``Trainer``; trains with train-time augmentation of the training clips (CER/WER with Persian normalisation after every epoch); then loads the latest checkpoint
@@ -30,7 +30,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", default="../shared/data/speech_digits_fa", help="folder with train.csv/test.csv + audio")
     parser.add_argument("--output-dir", default="outputs/speech_digits_example")
-    parser.add_argument("--epochs", type=int, default=8)
+    parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--learning-rate", type=float, default=2e-3)
     parser.add_argument("--num-threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
