@@ -6,8 +6,9 @@ sees exactly the samples the interrupted run would have seen (DESIGN promise 5),
 like the main process, and every epoch sees other variants of each sample.
 
 Augmentation applies to training samples only. It starts when the Trainer calls ``set_train_epoch`` (which it does on
-its training dataset alone, before each epoch), and evaluation dataloaders read :meth:`AugmentingDataset.for_evaluation`,
-a view that never augments, even when one object serves as both training and evaluation dataset.
+its training dataset alone, before each epoch), and evaluation dataloaders read
+:meth:`AugmentingDataset.for_evaluation`, a view that never augments, even when one object serves as both training and
+evaluation dataset.
 """
 
 from __future__ import annotations

@@ -21,13 +21,25 @@ def human_count(n: int) -> str:
     return str(n)
 
 
-def _dataset_line(dataset) -> str:
+def _dataset_line(dataset, training: bool = True) -> str:
     if dataset is None:
         return "None"
     config = getattr(dataset, "config", None)
     where = getattr(config, "path", None) or type(dataset).__name__
     split = getattr(dataset, "split", None)
-    return f"{where}{f' [{split}]' if split else ''} ({len(dataset)} samples)"
+    note = _augmentation_note(dataset) if training else ""  # evaluation data is never augmented
+    return f"{where}{f' [{split}]' if split else ''} ({len(dataset)} samples){note}"
+
+
+def _augmentation_note(dataset) -> str:
+    """``, augmented: rotation 2, ...`` (the settings that differ from the defaults), or nothing when off."""
+    augmentation = getattr(dataset, "augmentation", None)
+    if augmentation is None:
+        return ""
+    defaults = type(augmentation)()
+    changed = [f"{name} {value}" for name, value in augmentation.to_dict().items()
+               if name not in ("name", "config_type") and value != getattr(defaults, name)]
+    return ", augmented: " + ", ".join(changed)
 
 
 def info_rows(trainer) -> dict[str, object]:
@@ -43,7 +55,7 @@ def info_rows(trainer) -> dict[str, object]:
         "Init Weights": c.init_weights_from or "N/A",
         "Device(s)": f"{acc.device} x {acc.num_processes} ({acc.distributed_type.value})",
         "Training Dataset": _dataset_line(trainer.train_dataset),
-        "Evaluation Dataset": _dataset_line(trainer.eval_dataset),
+        "Evaluation Dataset": _dataset_line(trainer.eval_dataset, training=False),
         "Optimizer": c.optimizer,
         "Initial Learning Rate": c.learning_rate,
         "Learning Rate Scheduler": _schedule_line(trainer),
