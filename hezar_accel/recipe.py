@@ -226,6 +226,7 @@ def build_trainer(recipe: dict):
             raise ConfigError("recipe", [f"{section}: missing section"])
     preprocessor = _checkpoint_preprocessor(config) or _shared_preprocessor(config, recipe)
     train, evaluation = build_datasets(recipe["dataset"], preprocessor)
-    model = build_model(recipe["model"], train, preprocessor)
-    return Trainer(config, model, train_dataset=train, eval_dataset=evaluation,
-                   data_collator=train.data_collator, preprocessor=preprocessor)
+    # Built by the Trainer after it has seeded every RNG: the initial weights are a function of trainer.seed, so two
+    # runs of one recipe start alike (building the datasets first may leave the global RNG anywhere).
+    return Trainer(config, model_init=lambda: build_model(recipe["model"], train, preprocessor), train_dataset=train,
+                   eval_dataset=evaluation, data_collator=train.data_collator, preprocessor=preprocessor)

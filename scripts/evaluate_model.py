@@ -2,11 +2,12 @@
 
 (Not named evaluate.py: a script of that name would shadow the 🤗 `evaluate` package for every script in this folder.)
 
-    accelerate launch scripts/evaluate_model.py MODEL_FOLDER DATA_PATH [--split test] [--metrics f1 accuracy] [--batch-size 32]
+    accelerate launch scripts/evaluate_model.py MODEL_FOLDER DATA_PATH [--split test [other ...]] [--metrics f1 accuracy] [--batch-size 32]
 
 MODEL_FOLDER is any Hezar-format model folder (e.g. a checkpoint), a checkpoints folder (its latest complete checkpoint)
 or a Hub repo id; its preprocessor encodes the data.
-Runs on any number of processes with the same (exact) result.
+Runs on any number of processes with the same (exact) result. Several splits print a JSON list, one object per split
+(the model is loaded once).
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("model", help="model folder or Hub repo id")
     parser.add_argument("data", help="dataset folder, file or Hub id")
-    parser.add_argument("--split", default="test")
+    parser.add_argument("--split", nargs="+", default=["test"], help="one or more splits of DATA_PATH")
     parser.add_argument("--metrics", nargs="*", default=None, help="metric names (default: the task's)")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--device", default="cuda", help="cuda (falls back to CPU) or cpu")
@@ -54,18 +55,21 @@ def main(argv=None) -> int:
         options.setdefault("task", model.config.task)
         if getattr(model.config, "id2label", None) is not None:
             options.setdefault("id2label", model.config.id2label)
-        dataset = Dataset.load(args.data, split=args.split, preprocessor=model.preprocessor, **options)
+        datasets = [Dataset.load(args.data, split=split, preprocessor=model.preprocessor, **options)
+                    for split in args.split]
         with tempfile.TemporaryDirectory() as scratch:
             config = TrainerConfig(output_dir=scratch, task=model.config.task, device=args.device, num_epochs=1,
                                    eval_batch_size=args.batch_size, metrics=args.metrics, log_with=None)
-            trainer = Trainer(config, model, eval_dataset=dataset, preprocessor=model.preprocessor)
-            results = trainer.evaluate()
+            trainer = Trainer(config, model, eval_dataset=datasets[0], preprocessor=model.preprocessor)
+            results = [trainer.evaluate(eval_dataset=dataset) for dataset in datasets]
     except HezarAccelError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     if trainer.accelerator.is_main_process:
-        print(json.dumps({"model": args.model, "data": args.data, "split": args.split, "samples": len(dataset),
-                          **{k: round(v, 6) for k, v in results.items()}}, ensure_ascii=False, indent=2))
+        rows = [{"model": args.model, "data": args.data, "split": split, "samples": len(dataset),
+                 **{k: round(v, 6) for k, v in result.items()}}
+                for split, dataset, result in zip(args.split, datasets, results)]
+        print(json.dumps(rows[0] if len(rows) == 1 else rows, ensure_ascii=False, indent=2))
     return 0
 
 

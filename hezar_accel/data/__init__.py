@@ -29,3 +29,7 @@ from .mask_filling import MaskFillingDataset, MaskFillingDatasetConfig
 from .masking import MaskedLMCollator, mask_tokens
 
 __all__ += ["MaskFillingDataset", "MaskFillingDatasetConfig", "MaskedLMCollator", "mask_tokens"]
+from .audio_augmentation import AudioAugmentationConfig
+from .image_augmentation import ImageAugmentationConfig
+
+__all__ += ["AudioAugmentationConfig", "ImageAugmentationConfig"]

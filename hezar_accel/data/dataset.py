@@ -70,6 +70,11 @@ class Dataset(torch.utils.data.Dataset):
         accelerate calls that on evaluation datasets too, once per evaluation.)
         """
 
+    def for_evaluation(self) -> "Dataset":
+        """The dataset as evaluation reads it: ``self``, or for a dataset with train-time augmentation a view of the
+        same data that never augments (evaluation dataloaders always read this)."""
+        return self
+
     def lengths(self) -> list[int] | None:
         """Per-sample lengths for length-grouped batching, or None when the task has no notion of length."""
         return None

@@ -25,8 +25,10 @@ from ..errors import ConfigError, DataError
 from ..preprocessors.image_processor import ImageProcessor, ImageProcessorConfig, load_image
 from ..preprocessors.preprocessor import Preprocessor
 from ..registry import register_dataset
+from .augmenting import AugmentingDataset
 from .collators import PaddingCollator
-from .dataset import Dataset, check_not_empty, preprocessor_fingerprint
+from .dataset import check_not_empty, preprocessor_fingerprint
+from .image_augmentation import ImageAugmentationConfig, augment_image, pixel_units
 from .loading import load_split, require_columns
 
 BLANK_LABEL = ""
@@ -54,6 +56,10 @@ class OCRDatasetConfig(DatasetConfig):
         image_processor_config: how to process images when no preprocessor is passed.
         preprocessor_path: model folder or Hub id whose ``preprocessor/`` processes the images (and, when it has
             one, tokenizes the texts) when no preprocessor is passed.
+        augmentation: train-time augmentation of the training images (an :class:`ImageAugmentationConfig` or its
+            fields as a mapping: rotation, shear, scale, translate, perspective, elastic, stroke, blur, contrast,
+            brightness, noise, each with its unit and 0 = off). None = off. Applied on the fly to the samples of the
+            Trainer's training dataset only, keyed on (seed, epoch, sample index); evaluation never sees it.
     """
 
     name: str = "ocr"
@@ -69,6 +75,12 @@ class OCRDatasetConfig(DatasetConfig):
     skip_invalid_rows: bool = False
     image_processor_config: ImageProcessorConfig | None = None
     preprocessor_path: str | None = None
+    augmentation: ImageAugmentationConfig | None = None
+
+    def __post_init__(self):
+        if isinstance(self.augmentation, dict):  # Python callers may give the settings as a mapping, as YAML does
+            self.augmentation = ImageAugmentationConfig.from_dict(self.augmentation)
+        super().__post_init__()
 
     def validate(self) -> list[str]:
         problems = super().validate()
@@ -117,13 +129,15 @@ def _reverse_digits(text: str) -> str:
 
 
 @register_dataset("ocr", OCRDatasetConfig)
-class OCRDataset(Dataset):
+class OCRDataset(AugmentingDataset):
     """OCR data: images with character labels (CTC models) or token labels (encoder-decoder models).
 
     Each sample is ``{"pixel_values": float32 (C, H, W), "labels": [ids]}``: character ids (``id2label``) or, with
     a tokenizer (see ``text_split_type``), the text's token ids followed by EOS (``tokenizer``; ``id2label`` None).
     ``data_collator`` pads ``labels`` with -100 (``pixel_values`` have the processor's fixed size). ``num_skipped``
-    counts dropped rows.
+    counts dropped rows. With ``augmentation`` set, the Trainer's training dataset returns augmented images (same
+    shape, labels untouched), drawn from (seed, epoch, index) once the Trainer has set an epoch (see
+    :mod:`hezar_accel.data.augmenting`).
 
     Args:
         config: an :class:`OCRDatasetConfig`.
@@ -160,6 +174,18 @@ class OCRDataset(Dataset):
         check_not_empty(self.data, source)
         self.data.set_format("numpy")
         self.data_collator = PaddingCollator({"labels": -100})
+        self._init_augmentation(self.config.augmentation)
+        self._pixel_scale, self._pixel_offset = pixel_units(self.image_processor.config,
+                                                            self.image_processor.config.num_channels)
+
+    def augment(self, row: dict, index: int, epoch: int) -> dict:
+        """The sample's image augmented in 0-255 units, then normalised again as the image processor does."""
+        values = row["pixel_values"]
+        pixels = values * self._pixel_scale + self._pixel_offset
+        augmented = augment_image(pixels, self.augmentation, (epoch, index))
+        if augmented is pixels:  # left out by the probability draw: exactly the stored sample
+            return row
+        return {**row, "pixel_values": ((augmented - self._pixel_offset) / self._pixel_scale).astype(np.float32)}
 
     def _image_processor(self, preprocessor) -> ImageProcessor:
         if isinstance(preprocessor, dict):

@@ -18,8 +18,10 @@ from ..configs import DatasetConfig
 from ..constants import TaskType
 from ..errors import DataError
 from ..registry import register_dataset
+from .audio_augmentation import AudioAugmentationConfig, augment_waveform, draws_augmentation, spec_augment
+from .augmenting import AugmentingDataset
 from .collators import PaddingCollator
-from .dataset import Dataset, check_not_empty, preprocessor_fingerprint
+from .dataset import check_not_empty, preprocessor_fingerprint
 from .loading import load_split, require_columns
 
 __all__ = ["SpeechRecognitionDatasetConfig", "SpeechRecognitionDataset", "build_char_vocab", "BLANK_LABEL"]
@@ -42,6 +44,11 @@ class SpeechRecognitionDatasetConfig(DatasetConfig):
         skip_invalid_rows: drop rows with characters outside id2label, empty transcripts or unreadable audio
             (counted in ``num_skipped``) instead of raising DataError.
         map_batch_size: rows per batch of the feature-extraction map.
+        augmentation: train-time augmentation of the training samples (an :class:`AudioAugmentationConfig` or its
+            fields as a mapping: speed, noise_snr, freq_masks, time_masks ..., each with its unit and off value).
+            None = off. Applied on the fly to the samples of the Trainer's training dataset only, keyed on (seed,
+            epoch, sample index); evaluation never sees it. With speed or noise on, the waveforms are kept (in the
+            dataset cache, 4 bytes per audio sample) and each augmented sample's features are computed again.
     """
 
     name: str = "speech_recognition"
@@ -53,6 +60,12 @@ class SpeechRecognitionDatasetConfig(DatasetConfig):
     data_files: dict | None = None
     skip_invalid_rows: bool = False
     map_batch_size: int = 64
+    augmentation: AudioAugmentationConfig | None = None
+
+    def __post_init__(self):
+        if isinstance(self.augmentation, dict):  # Python callers may give the settings as a mapping, as YAML does
+            self.augmentation = AudioAugmentationConfig.from_dict(self.augmentation)
+        super().__post_init__()
 
     def validate(self) -> list[str]:
         problems = super().validate()
@@ -111,14 +124,16 @@ def feature_extractor_of(preprocessor):
 
 
 @register_dataset("speech_recognition", SpeechRecognitionDatasetConfig)
-class SpeechRecognitionDataset(Dataset):
+class SpeechRecognitionDataset(AugmentingDataset):
     """Rows of ``audio_field`` + ``transcript_field``, turned once into ``{"input_features", "labels"}``.
 
     ``input_features`` is ``(frames, mels)`` float32 and ``labels`` the transcript's character ids (``id2label`` holds
     the vocabulary) or, with a Whisper tokenizer in the preprocessor, its token ids (``tokenizer``; ``id2label`` None).
     ``data_collator`` pads features with 0 and labels with -100 and adds ``input_lengths``; for a feature extractor
     whose model reads channels first (Whisper's), batches are ``(batch, mels, frames)``. ``num_skipped`` counts the
-    rows dropped under ``skip_invalid_rows``.
+    rows dropped under ``skip_invalid_rows``. With ``augmentation`` set, the Trainer's training dataset returns
+    augmented features (labels untouched; speed perturbation changes the number of frames, and the collator's
+    ``input_lengths`` follow), drawn from (seed, epoch, index) once the Trainer has set an epoch.
 
     Raises:
         DataError: missing split/columns, a transcript with unknown characters or an unreadable audio file (naming the
@@ -145,13 +160,19 @@ class SpeechRecognitionDataset(Dataset):
             self.id2label = {int(k): str(v) for k, v in self.config.id2label.items()}
             self.label2id = {v: k for k, v in self.id2label.items() if k != 0}
         self.data_root = os.path.dirname(source)
+        augmentation = self.config.augmentation
+        self._keep_waveforms = augmentation is not None and not augmentation.is_off and augmentation.changes_waveform
         table, skipped_text = self._check_transcripts(table, source)
         data = self._encode(table, source)
         skipped_audio = len(table) - len(data)
         self.num_skipped = skipped_text + skipped_audio
         check_not_empty(data, source)
         self._lengths = list(data["num_frames"])
-        self.data = data.remove_columns("num_frames").with_format("numpy")
+        # The waveforms (kept for speed/noise augmentation only) live beside the model inputs, never in a sample.
+        self._waveforms = data.select_columns(["waveform"]).with_format("numpy") if self._keep_waveforms else None
+        extra = ["num_frames", "waveform"] if self._keep_waveforms else ["num_frames"]
+        self.data = data.remove_columns(extra).with_format("numpy")
+        self._init_augmentation(augmentation)
         self.data_collator = PaddingCollator(
             {"input_features": 0.0, "labels": -100}, length_fields={"input_features": "input_lengths"},
             channels_first=("input_features",) if getattr(extractor, "channels_first", False) else ())
@@ -192,12 +213,28 @@ class SpeechRecognitionDataset(Dataset):
                     raise DataError(f"`{source}` row {index} (audio `{path}`): {e}") from None
                 kept.append(text)
             features = extractor.extract_batch(waveforms) if waveforms else []
-            return {"input_features": features, "num_frames": [extractor.num_frames(len(w)) for w in waveforms],
-                    "labels": self._labels([clean_transcript(text) for text in kept])}
+            out = {"input_features": features, "num_frames": [extractor.num_frames(len(w)) for w in waveforms],
+                   "labels": self._labels([clean_transcript(text) for text in kept])}
+            if self._keep_waveforms:
+                out["waveform"] = waveforms
+            return out
 
         return table.map(encode, batched=True, batch_size=config.map_batch_size, with_indices=True,
-                         remove_columns=table.column_names, features=_features(extractor.config.feature_size),
+                         remove_columns=table.column_names,
+                         features=_features(extractor.config.feature_size, self._keep_waveforms),
                          new_fingerprint=self._fingerprint(table), desc=None)
+
+    def augment(self, row: dict, index: int, epoch: int) -> dict:
+        """Speed/noise on the kept waveform (then new features), then SpecAugment masks on the features."""
+        config, key = self.augmentation, (epoch, index)
+        if not draws_augmentation(config, key):
+            return row
+        features = row["input_features"]
+        if self._waveforms is not None:
+            waveform = self._waveforms[index]["waveform"]
+            features = self.feature_extractor.extract(
+                augment_waveform(waveform, self.feature_extractor.config.sampling_rate, config, key))
+        return {**row, "input_features": spec_augment(features, config, key)}
 
     def _labels(self, texts: list[str]) -> list[list[int]]:
         if self.tokenizer is None:
@@ -217,8 +254,11 @@ class SpeechRecognitionDataset(Dataset):
                 stats.append(None)
         labels = (preprocessor_fingerprint(self.tokenizer) + repr(self._label_prefix) if self.tokenizer is not None
                   else sorted(self.id2label.items()))
-        key = json.dumps([table._fingerprint, stats, self.feature_extractor.fingerprint(), labels,
-                          self.config.skip_invalid_rows, self.config.audio_field, self.config.transcript_field])
+        parts = [table._fingerprint, stats, self.feature_extractor.fingerprint(), labels,
+                 self.config.skip_invalid_rows, self.config.audio_field, self.config.transcript_field]
+        if self._keep_waveforms:  # another table (one more column); the key of the plain table stays as it was
+            parts.append("waveform")
+        key = json.dumps(parts)
         return hashlib.sha256(key.encode()).hexdigest()[:16]
 
     def lengths(self) -> list[int]:
@@ -226,11 +266,14 @@ class SpeechRecognitionDataset(Dataset):
         return self._lengths
 
 
-def _features(num_mels: int):
+def _features(num_mels: int, with_waveform: bool = False):
     import datasets
 
-    return datasets.Features({
+    features = {
         "input_features": datasets.Array2D(shape=(None, num_mels), dtype="float32"),
         "labels": datasets.Sequence(datasets.Value("int64")),
         "num_frames": datasets.Value("int64"),
-    })
+    }
+    if with_waveform:
+        features["waveform"] = datasets.Sequence(datasets.Value("float32"))
+    return datasets.Features(features)

@@ -16,7 +16,7 @@ from .data_inputs import dataset_fingerprint
 # Settings that determine the data order, with the config field a user would change.
 ORDER_SETTINGS = {
     "dataset_size": "the training dataset (its number of samples)",
-    "dataset_fingerprint": "the training dataset (its contents or processing)",
+    "dataset_fingerprint": "the training dataset (its contents, processing or augmentation settings)",
     "batch_size": "batch_size",
     "num_processes": "the number of processes (accelerate launch --num_processes)",
     "seed": "seed",

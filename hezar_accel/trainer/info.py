@@ -21,14 +21,15 @@ def human_count(n: int) -> str:
     return str(n)
 
 
-def _dataset_line(dataset) -> str:
+def _dataset_line(dataset, training: bool = True) -> str:
     if dataset is None:
         return "None"
     config = getattr(dataset, "config", None)
     where = getattr(config, "path", None) or type(dataset).__name__
     split = getattr(dataset, "split", None)
     size = f"{len(dataset)} samples" if hasattr(dataset, "__len__") else "iterable, length unknown"
-    return f"{where}{f' [{split}]' if split else ''} ({size})"
+    note = _augmentation_note(dataset) if training else ""  # evaluation data is never augmented
+    return f"{where}{f' [{split}]' if split else ''} ({size}){note}"
 
 
 def _steps_line(plan) -> str:
@@ -45,6 +46,17 @@ def _order_check_line(trainer) -> str:
             "the same rows for a given epoch; rows after the resume point cannot be checked)")
 
 
+def _augmentation_note(dataset) -> str:
+    """``, augmented: rotation 2, ...`` (the settings that differ from the defaults), or nothing when off."""
+    augmentation = getattr(dataset, "augmentation", None)
+    if augmentation is None:
+        return ""
+    defaults = type(augmentation)()
+    changed = [f"{name} {value}" for name, value in augmentation.to_dict().items()
+               if name not in ("name", "config_type") and value != getattr(defaults, name)]
+    return ", augmented: " + ", ".join(changed)
+
+
 def info_rows(trainer) -> dict[str, object]:
     """The banner's rows for a built trainer (duck-typed: reads its config, plan, accelerator and model)."""
     c, plan, acc, model = trainer.config, trainer.plan, trainer.accelerator, trainer.unwrapped_model
@@ -58,7 +70,7 @@ def info_rows(trainer) -> dict[str, object]:
         "Init Weights": c.init_weights_from or "N/A",
         "Device(s)": f"{acc.device} x {acc.num_processes} ({acc.distributed_type.value})",
         "Training Dataset": _dataset_line(trainer.train_dataset),
-        "Evaluation Dataset": _dataset_line(trainer.eval_dataset),
+        "Evaluation Dataset": _dataset_line(trainer.eval_dataset, training=False),
         "Optimizer": c.optimizer,
         "Initial Learning Rate": c.learning_rate,
         "Learning Rate Scheduler": _schedule_line(trainer),

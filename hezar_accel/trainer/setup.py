@@ -151,7 +151,13 @@ def _loader_options(config: TrainerConfig, pin_memory: bool) -> dict:
 
 def build_eval_dataloader(config: TrainerConfig, dataset, collator, pin_memory: bool) -> DataLoader:
     """An evaluation dataloader over ``dataset`` in its own order, collated by ``collator`` (see
-    ``DataInputs.collator_for``); an iterable is wrapped to count its rows (exact metrics across processes)."""
+    ``DataInputs.collator_for``); an iterable is wrapped to count its rows (exact metrics across processes).
+
+    It reads ``dataset.for_evaluation()``: evaluation never sees train-time augmentation, even when the training and
+    the evaluation dataset are one object.
+    """
+    if hasattr(dataset, "for_evaluation"):
+        dataset = dataset.for_evaluation()
     if data_kind(dataset) == ITERABLE:
         dataset = CountedPass(dataset)
     return DataLoader(dataset, batch_size=config.eval_batch_size or config.batch_size, shuffle=False,
