@@ -4,20 +4,27 @@ A recipe has four sections, each holding the fields of one config::
 
     trainer:      TrainerConfig fields (output_dir, task, batch_size, ...)
     preprocessor: {path: <model folder or Hub id>}  or  {name: wordpiece_tokenizer, train: {vocab_size: ...}, ...}
-    dataset:      {path: <folder/file/Hub id>, train_split: train, eval_split: test, ...dataset config fields}
+    dataset:      {path: <folder/file/Hub id>, train_split: train, eval_split: dev, test_split: test,
+                   ...dataset config fields}
     model:        {path: <folder to fine-tune>}  or  {name: <registry name>, ...model config fields}
     predict:      optional list of raw inputs to predict with the trained model at the end
 
 Relative paths written in the recipe resolve against the recipe file's folder (see :mod:`hezar_accel.recipe_paths`).
 
-Model fields the data decides (``id2label``, ``vocab_size``, ``pad_token_id``) are filled from the dataset and the
-tokenizer when the recipe leaves them out.
+Model fields the data decides (``id2label``, ``vocab_size``, ``pad_token_id``, ``max_word_chars``) are filled from
+the dataset and the tokenizer when the recipe leaves them out.
+
+Splits: ``train_split`` trains, ``eval_split`` is evaluated during training and picks the best checkpoint
+(``metric_for_best_model``), and the optional ``test_split`` is scored once, after training, by whatever model the
+run ends with (the best one under ``load_best_model_at_end``). A test split that also picks checkpoints would report
+a number chosen on it, so ``test_split`` must differ from ``eval_split``.
 """
 
 from __future__ import annotations
 
 import copy
 import os
+from dataclasses import dataclass
 from typing import Any
 
 import yaml
@@ -29,6 +36,8 @@ from .registry import get_entry
 from .trainer.config import TrainerConfig
 
 SECTIONS = ("trainer", "preprocessor", "dataset", "model", "predict")
+# Dataset-section keys that name splits; the rest are dataset config fields.
+SPLIT_KEYS = ("train_split", "eval_split", "test_split")
 
 
 def parse_override(text: str) -> tuple[list[str], Any]:
@@ -135,7 +144,7 @@ def _training_texts(dataset_section: dict):
     name = dataset_section.get("name") or DEFAULT_DATASET_FOR_TASK.get(dataset_section.get("task"))
     dataset_cls = get_entry("dataset", name).cls if name else None
     if hasattr(dataset_cls, "training_texts"):
-        fields = {k: v for k, v in dataset_section.items() if k not in ("path", "train_split", "eval_split")}
+        fields = {k: v for k, v in dataset_section.items() if k not in ("path", *SPLIT_KEYS)}
         return dataset_cls.training_texts(dataset_section["path"], dataset_section.get("train_split", "train"), **fields)
     field = dataset_section.get("text_field", "text")
     table, source = load_split(dataset_section["path"], dataset_section.get("train_split", "train"),
@@ -176,18 +185,39 @@ def _checkpoint_preprocessor(config: TrainerConfig):
     return Preprocessor.load(resolve_resume_path(config.resume_from_checkpoint, config.checkpoints_path))
 
 
+def split_problems(section: dict) -> list[str]:
+    """Problems with the dataset section's split names (checked before anything is built)."""
+    eval_split, test_split = section.get("eval_split", "test"), section.get("test_split")
+    if test_split and test_split == eval_split:
+        return [f"dataset.test_split: `{test_split}` is also eval_split, which picks the best checkpoint, so the test "
+                "number would be chosen on the test data; evaluate on a dev split during training (eval_split: dev, "
+                "or a slice such as `dev[90%:]`) and keep test_split for the one score at the end"]
+    return []
+
+
 def build_datasets(section: dict, preprocessor):
-    """The train and eval datasets (``eval_split: null`` = no evaluation)."""
+    """The train and eval datasets (``eval_split: null`` = no evaluation); ``test_split`` is left to
+    :func:`build_test_dataset`."""
     from .data import Dataset
 
-    fields = dict(section)
+    fields = {k: v for k, v in section.items() if k not in SPLIT_KEYS}
     path = fields.pop("path")
-    train_split, eval_split = fields.pop("train_split", "train"), fields.pop("eval_split", "test")
+    train_split, eval_split = section.get("train_split", "train"), section.get("eval_split", "test")
     train = Dataset.load(path, split=train_split, preprocessor=preprocessor, **fields)
     evaluation = None
     if eval_split:
         evaluation = Dataset.load(path, split=eval_split, preprocessor=preprocessor, config=train.config)
     return train, evaluation
+
+
+def build_test_dataset(section: dict, preprocessor, train_dataset):
+    """The ``test_split`` dataset (read with the training split's config, so the same tag map), or None."""
+    from .data import Dataset
+
+    if not section.get("test_split"):
+        return None
+    return Dataset.load(section["path"], split=section["test_split"], preprocessor=preprocessor,
+                        config=train_dataset.config)
 
 
 def build_model(section: dict, train_dataset, preprocessor):
@@ -199,10 +229,13 @@ def build_model(section: dict, train_dataset, preprocessor):
         return Model.load(section.pop("path"), **section)
     entry = get_entry("model", section.get("name", ""))
     fields = entry.config_class.field_names()
+    data_config = getattr(train_dataset, "config", None)
     derived = {
-        "id2label": getattr(getattr(train_dataset, "config", None), "id2label", None),
+        "id2label": getattr(data_config, "id2label", None),
         "vocab_size": getattr(preprocessor, "vocab_size", None),
         "pad_token_id": getattr(preprocessor, "pad_token_id", None),
+        # what the data computes per word (character codes), which the model's preprocess must compute alike
+        "max_word_chars": getattr(data_config, "max_word_chars", None),
     }
     for key, value in derived.items():
         if key in fields and section.get(key) is None and value is not None:
@@ -212,11 +245,23 @@ def build_model(section: dict, train_dataset, preprocessor):
     return model
 
 
-def build_trainer(recipe: dict):
-    """Validate the trainer section first (fail before any data or model is built), then build everything.
+@dataclass
+class RecipeRun:
+    """What a recipe builds: the :class:`Trainer` and the dataset of ``test_split`` (None without one)."""
+
+    trainer: Any
+    test_dataset: Any = None
+
+
+def build_run(recipe: dict) -> RecipeRun:
+    """Validate the trainer section and the split names first (fail before any data or model is built), then build
+    everything.
 
     Returns:
-        The ready :class:`Trainer`.
+        The ready :class:`RecipeRun`.
+
+    Raises:
+        ConfigError: an invalid trainer section, a missing section, or ``test_split`` equal to ``eval_split``.
     """
     from .trainer.trainer import Trainer
 
@@ -224,9 +269,24 @@ def build_trainer(recipe: dict):
     for section in ("dataset", "model", "preprocessor"):
         if not recipe.get(section):
             raise ConfigError("recipe", [f"{section}: missing section"])
+    problems = split_problems(recipe["dataset"])
+    if problems:
+        raise ConfigError("recipe", problems)
     preprocessor = _checkpoint_preprocessor(config) or _shared_preprocessor(config, recipe)
     train, evaluation = build_datasets(recipe["dataset"], preprocessor)
+    test = build_test_dataset(recipe["dataset"], preprocessor, train)
     # Built by the Trainer after it has seeded every RNG: the initial weights are a function of trainer.seed, so two
     # runs of one recipe start alike (building the datasets first may leave the global RNG anywhere).
-    return Trainer(config, model_init=lambda: build_model(recipe["model"], train, preprocessor), train_dataset=train,
-                   eval_dataset=evaluation, data_collator=train.data_collator, preprocessor=preprocessor)
+    trainer = Trainer(config, model_init=lambda: build_model(recipe["model"], train, preprocessor),
+                      train_dataset=train, eval_dataset=evaluation, data_collator=train.data_collator,
+                      preprocessor=preprocessor)
+    return RecipeRun(trainer, test)
+
+
+def build_trainer(recipe: dict):
+    """:func:`build_run` without the test split.
+
+    Returns:
+        The ready :class:`Trainer`.
+    """
+    return build_run(recipe).trainer

@@ -288,7 +288,8 @@ def test_sequence_labeling_handler_scores_only_labelled_positions():
     predictions = np.array([[3, 1, 2, 5, 0, 0, 3], [0, 0, 4, 0, 0, -100, -100]])
     handler.add_batch(predictions[:1], labels[:1])
     handler.add_batch(predictions[1:], labels[1:])
-    assert handler.compute() == pytest.approx({"f1": 2 / 5, "precision": 1 / 2, "recall": 1 / 3, "accuracy": 5 / 7})
+    assert handler.compute() == pytest.approx({"f1": 2 / 5, "precision": 1 / 2, "recall": 1 / 3, "accuracy": 5 / 7,
+                                               "f1_LOC": 0.0, "f1_ORG": 0.0, "f1_PER": 1.0})
 
 
 def test_sequence_labeling_handler_names_an_id_missing_from_id2label():

@@ -15,12 +15,15 @@ from typing import Iterator
 from ..configs import DatasetConfig
 from ..constants import TaskType
 from ..errors import DataError, closest
+from ..preprocessors.word_chars import token_word_chars
 from ..registry import register_dataset
+from ..tag_schemes import TAG_SCHEMES, scheme_problem
 from .cells import is_empty_cell
 from .collators import PaddingCollator
 from .conll import read_conll
 from .dataset import Dataset, preprocessor_fingerprint
 from .loading import find_split_file, load_split, read_table, require_columns
+from .splits import parse_split
 from .text_classification import tokenizer_of
 
 __all__ = ["SequenceLabelingDatasetConfig", "SequenceLabelingDataset", "align_tags", "WordTagData", "read_word_tags"]
@@ -49,7 +52,13 @@ class SequenceLabelingDatasetConfig(DatasetConfig):
         conll_separator: CoNLL column separator; None = any whitespace.
         label_all_tokens: tag every sub-token of a word (Hezar's option); False = only the first, -100 on the rest.
         ignore_index: label of positions that are not scored (special tokens, later sub-tokens, padding).
-        is_iob_schema: kept for Hezar configs (informational).
+        is_iob_schema: kept for Hezar configs (informational; ``tag_scheme`` is what decides the metrics).
+        tag_scheme: how the tags are written: ``iob2`` / ``iobes`` (entity chunks: scored with seqeval's entity
+            P/R/F1 and token accuracy) or ``none`` (plain tags such as POS: token accuracy only). None = detected
+            from the tag set (every tag ``O`` or ``B-``/``I-`` (+ ``E-``/``S-``) + a type means iob2 (iobes)).
+        max_word_chars: give each sample a ``word_chars`` input, one row per token holding the Unicode code points of
+            its word (this many; longer words keep their first and last halves), for models with a character CNN
+            (``char_cnn_filters``). None = off (no such input).
         skip_unknown_labels: drop sentences with a tag outside id2label (counted in ``num_skipped``) instead of raising.
     """
 
@@ -69,6 +78,8 @@ class SequenceLabelingDatasetConfig(DatasetConfig):
     ignore_index: int = -100
     is_iob_schema: bool = False
     skip_unknown_labels: bool = False
+    tag_scheme: str | None = None
+    max_word_chars: int | None = None
 
     def validate(self) -> list[str]:
         problems = super().validate()
@@ -79,6 +90,15 @@ class SequenceLabelingDatasetConfig(DatasetConfig):
                             f"use one of {list(_FORMATS)} or null (by extension)")
         if isinstance(self.tag_column, int) and self.tag_column < 1:
             problems.append(f"tag_column: {self.tag_column} must be >= 1 (column 0 holds the word)")
+        if isinstance(self.max_word_chars, int) and self.max_word_chars < 1:
+            problems.append(f"max_word_chars: {self.max_word_chars} must be >= 1 (characters per word), or null (off)")
+        if self.tag_scheme is not None and self.tag_scheme not in TAG_SCHEMES:
+            problems.append(f"tag_scheme: {self.tag_scheme!r}{closest(str(self.tag_scheme), TAG_SCHEMES)}; use one of "
+                            f"{list(TAG_SCHEMES)} or null (detected from the tags)")
+        if isinstance(self.id2label, dict) and self.tag_scheme in TAG_SCHEMES:
+            problem = scheme_problem(self.tag_scheme, [str(v) for v in self.id2label.values()])
+            if problem:
+                problems.append(problem)
         return problems
 
 
@@ -135,10 +155,28 @@ def _split_file(config: SequenceLabelingDatasetConfig, split: str) -> str | None
 def read_word_tags(config: SequenceLabelingDatasetConfig, split: str) -> WordTagData:
     """Read the words and tags of ``split`` (CoNLL file, table file, or Hub dataset).
 
+    Args:
+        config: where the data is and how to read it.
+        split: a split name, or a contiguous slice of one in 🤗 datasets' syntax (``dev[:90%]``, ``dev[90%:]``,
+            ``train[:500]``; see :mod:`hezar_accel.data.splits`), e.g. to carve a dev set out of a treebank's only
+            labelled file.
+
     Raises:
-        DataError: no such split, unreadable lines, missing columns, empty sentences, or words and tags of different
-            lengths (naming the file and the sentence).
+        DataError: no such split, a malformed or empty slice, unreadable lines, missing columns, empty sentences, or
+            words and tags of different lengths (naming the file and the sentence).
     """
+    part = parse_split(split)
+    found = _read_whole_split(config, part.name)
+    if part.is_whole:
+        return found
+    start, stop = part.bounds(len(found.tokens))
+    if start >= stop:
+        raise DataError(f"split `{split}` keeps none of the {len(found.tokens)} sentences of `{found.source}` "
+                        f"(rows {start}:{stop}); widen the slice")
+    return WordTagData(found.tokens[start:stop], found.tags[start:stop], found.where[start:stop], found.source)
+
+
+def _read_whole_split(config: SequenceLabelingDatasetConfig, split: str) -> WordTagData:
     file_path = _split_file(config, split)
     is_conll = config.file_format == "conll" or (
         config.file_format is None and file_path is not None and os.path.splitext(file_path)[1].lower() in CONLL_EXTENSIONS)
@@ -191,8 +229,9 @@ def _tag_names(table, column: str) -> list:
 @register_dataset("sequence_labeling", SequenceLabelingDatasetConfig)
 class SequenceLabelingDataset(Dataset):
     """Sentences tokenized once with a batched map; each sample is ``{"token_ids", "attention_mask",
-    "token_type_ids", "labels"}`` with one label per token (-100 where not scored). ``data_collator`` pads
-    ``token_ids`` with the pad id and ``labels`` with -100.
+    "token_type_ids", "labels"}`` with one label per token (-100 where not scored), plus ``word_chars``
+    (``(tokens, max_word_chars)`` character codes) when ``max_word_chars`` is set. ``data_collator`` pads
+    ``token_ids`` with the pad id, ``labels`` with -100 and ``word_chars`` with 0.
 
     Attributes:
         num_skipped: sentences dropped for unknown tags (``skip_unknown_labels``).
@@ -207,6 +246,7 @@ class SequenceLabelingDataset(Dataset):
         self.tokenizer = tokenizer_of(preprocessor, "SequenceLabelingDataset")
         found = read_word_tags(config, split)
         if config.id2label is None:
+            # replace() validates again: a declared tag_scheme that does not fit the tags read is refused here.
             self.config = config.replace(id2label=self._id2label_from_train(found, split))
         self.id2label = {int(k): str(v) for k, v in self.config.id2label.items()}
         self.label2id = {v: k for k, v in self.id2label.items()}
@@ -257,12 +297,16 @@ class SequenceLabelingDataset(Dataset):
                       for w, t in zip(enc["word_ids"], rows["tag_ids"])]
             unscored = [len(t) - len({w for w in word_ids if w is not None})
                         for word_ids, t in zip(enc["word_ids"], rows["tag_ids"])]
-            return {"token_ids": enc["token_ids"], "attention_mask": enc["attention_mask"],
-                    "token_type_ids": enc["token_type_ids"], "labels": labels, "__unscored": unscored}
+            encoded = {"token_ids": enc["token_ids"], "attention_mask": enc["attention_mask"],
+                       "token_type_ids": enc["token_type_ids"], "labels": labels, "__unscored": unscored}
+            if config.max_word_chars:
+                encoded["word_chars"] = [token_word_chars(words, word_ids, config.max_word_chars)
+                                         for words, word_ids in zip(rows["tokens"], enc["word_ids"])]
+            return encoded
 
         content = hashlib.sha256(json.dumps([tokens, tag_ids], ensure_ascii=False).encode()).hexdigest()
         key = json.dumps([content, preprocessor_fingerprint(tokenizer), config.max_length, config.label_all_tokens,
-                          config.ignore_index], sort_keys=True)
+                          config.ignore_index, config.max_word_chars], sort_keys=True)
         table = datasets.Dataset.from_dict({"tokens": tokens, "tag_ids": tag_ids})
         data = table.map(encode, batched=True, batch_size=1000, remove_columns=table.column_names,
                          new_fingerprint=hashlib.sha256(key.encode()).hexdigest()[:16], desc=None)

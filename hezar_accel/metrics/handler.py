@@ -62,6 +62,8 @@ class MetricsHandler:
         preprocessor: the model's preprocessor; gives ``decode`` for text generation.
         metric_kwargs: per-metric options, e.g. ``{"f1": {"average": "micro"}, "cer": {"normalize": False}}``; merged
             over :attr:`default_metric_kwargs`.
+        dataset_config: the config of the data being scored, for what only the data declares (sequence labeling:
+            ``tag_scheme``); None = nothing declared.
 
     Raises:
         ConfigError: unknown or repeated metric names, options for metrics that are not used, unknown options, or a
@@ -78,7 +80,9 @@ class MetricsHandler:
     pad_index: ClassVar[int] = IGNORE_INDEX
 
     def __init__(self, metrics: list[str] | None = None, model_config=None, preprocessor=None,
-                 metric_kwargs: dict | None = None):
+                 metric_kwargs: dict | None = None, dataset_config=None):
+        # None = the task's defaults; setup() may narrow them once it knows the data (see requested_metrics).
+        self.requested_metrics = None if metrics is None else list(metrics)
         self.metrics = list(self.default_metrics) if metrics is None else list(metrics)
         metric_kwargs = dict(metric_kwargs or {})
         problems = self.check_metrics(self.metrics) + self._check_metric_kwargs(metric_kwargs)
@@ -86,6 +90,7 @@ class MetricsHandler:
             raise ConfigError(f"{type(self).__name__} (task {self.task})", problems)
         self.model_config = model_config
         self.preprocessor = preprocessor
+        self.dataset_config = dataset_config
         self.setup()  # config problems surface before the (slower) metric loading
         self.options: dict[str, dict[str, Any]] = {}
         self._metrics = {}
@@ -150,7 +155,34 @@ class MetricsHandler:
         return problems
 
     def setup(self) -> None:
-        """Read what the task needs from ``model_config``/``preprocessor``; raise ConfigError when it is missing."""
+        """Read what the task needs from ``model_config``/``preprocessor``; raise ConfigError when it is missing.
+
+        It may replace :attr:`metrics` by the set that fits the data when the caller asked for the defaults
+        (:attr:`requested_metrics` is None); :attr:`metrics` is what gets loaded and computed.
+        """
+
+    def metric_output_names(self, name: str) -> tuple[str, ...]:
+        """The keys metric ``name`` contributes to :meth:`compute`'s result (default: ``METRIC_OUTPUTS[name]``)."""
+        return METRIC_OUTPUTS[name]
+
+    def outputs(self) -> list[str]:
+        """The keys :meth:`compute` returns with this handler's metrics and data (the trainer adds ``loss``)."""
+        names: list[str] = []
+        for metric in self.metrics:
+            names.extend(n for n in self.metric_output_names(metric) if n not in names)
+        return names
+
+    def best_metric_problem(self, name: str) -> str | None:
+        """Why ``metric_for_best_model: name`` cannot pick checkpoints with these metrics (None when it can).
+
+        The config alone is checked before any data is read (``TrainerConfig``); this is the check against what the
+        handler computes once it knows the data, e.g. a tag set that has no entities to score.
+        """
+        produced = ["loss", *self.outputs()]
+        if name in produced:
+            return None
+        return (f"metric_for_best_model: `{name}` is not computed by the metrics {self.metrics} of task "
+                f"{self.task}{closest(name, produced)}; valid: {produced}")
 
     # -- on device --------------------------------------------------------------------------------------------
     def predictions_from_outputs(self, outputs: dict, batch: dict):
@@ -220,17 +252,17 @@ class MetricsHandler:
         """Compute every metric over everything added since the last compute, then reset for the next evaluation.
 
         Returns:
-            A flat ``{output name: float}`` dict with the keys of :meth:`output_names`; values are NaN when nothing
+            A flat ``{output name: float}`` dict with the keys of :meth:`outputs`; values are NaN when nothing
             was added (an empty evaluation set).
         """
         results: dict[str, float] = {}
         try:
             for name, metric in self._metrics.items():
-                if metric.num_added == 0:
-                    values = dict.fromkeys(METRIC_OUTPUTS[name], math.nan)
-                else:
-                    values = metric.compute()
-                results.update({key: float(values[key]) for key in METRIC_OUTPUTS[name]})
+                keys = self.metric_output_names(name)
+                values = metric.compute() if metric.num_added else {}
+                # A key the metric did not produce (nothing added; an entity type absent from both sides) is NaN:
+                # undefined, not zero.
+                results.update({key: float(values.get(key, math.nan)) for key in keys})
         finally:
             self.reset()
         return results

@@ -14,7 +14,8 @@ import numpy as np
 from ..constants import TaskType
 from ..ctc import ctc_greedy_collapse
 from ..errors import ConfigError, closest
-from .handler import IGNORE_INDEX, MetricsHandler, config_value
+from ..tag_schemes import ENTITY_SCHEMES, entity_types, resolve_tag_scheme
+from .handler import IGNORE_INDEX, METRIC_OUTPUTS, MetricsHandler, config_value
 from .persian_normalizer import normalize_persian
 
 __all__ = [
@@ -103,15 +104,69 @@ class MaskFillingMetricsHandler(TextClassificationMetricsHandler):
 
 
 class SequenceLabelingMetricsHandler(MetricsHandler):
-    """seqeval over tag sequences; only positions whose label is not -100 are scored (e.g. first sub-tokens)."""
+    """Tag sequences scored by what fits the tag set; only positions whose label is not -100 are scored (e.g. first
+    sub-tokens).
+
+    - ``seqeval``: entity precision / recall / F1 (micro over entities, seqeval's default lenient reading), token
+      ``accuracy``, and ``f1_<TYPE>`` for each entity type of ``id2label``. Only for chunk tags (IOB2 / IOBES): on a
+      plain tag set seqeval would read ``NOUN`` as a chunk ``N`` of type ``OUN``.
+    - ``accuracy``: token accuracy, for any tag set.
+
+    The tag scheme is the dataset config's ``tag_scheme`` when set, else detected from ``id2label``
+    (:func:`hezar_accel.tag_schemes.detect_tag_scheme`). ``metrics: None`` means ``[seqeval]`` for chunk tags and
+    ``[accuracy]`` for plain tags; asking for ``seqeval`` on plain tags is a ConfigError.
+    """
 
     task = TaskType.SEQUENCE_LABELING.value
-    valid_metrics = ("seqeval",)
+    valid_metrics = ("seqeval", "accuracy")
+    # The widest default, what the config is checked against before the data is known; setup() narrows it to
+    # [accuracy] for plain tags.
     default_metrics = ("seqeval",)
+    default_metric_kwargs = {"seqeval": {"per_type": True}}
 
     def setup(self) -> None:
         self.id2label = normalize_id2label(config_value(self.model_config, "id2label"), type(self).__name__)
         self.lookup = LabelLookup(self.id2label)
+        self.label2id = {label: i for i, label in self.id2label.items()}
+        tags = list(self.id2label.values())
+        declared = config_value(self.dataset_config, "tag_scheme")
+        owner = f"{type(self).__name__} (task {self.task})"
+        try:
+            self.tag_scheme = resolve_tag_scheme(declared, tags)
+        except ValueError as e:
+            raise ConfigError(owner, [f"dataset {e}"]) from None
+        self.entity_types = entity_types(tags) if self.tag_scheme in ENTITY_SCHEMES else []
+        if self.requested_metrics is None:
+            self.metrics = ["seqeval"] if self.entity_types else ["accuracy"]
+        elif "seqeval" in self.metrics and not self.entity_types:
+            raise ConfigError(owner, [f"metrics: `seqeval` scores entities of IOB2/IOBES tags, but {self._tag_set()} "
+                                      "has none, so its F1 would be meaningless (NOUN read as a chunk `N` of type "
+                                      "`OUN`). Use metrics: [accuracy] (token accuracy); if the tags are chunk tags, "
+                                      "set the dataset's tag_scheme (iob2 or iobes)"])
+
+    def _tag_set(self) -> str:
+        """How the tag set is named in messages: a few tags, and where its scheme came from."""
+        tags = sorted(self.id2label.values())
+        shown = ", ".join(tags[:6]) + (f", ... ({len(tags)} tags)" if len(tags) > 6 else "")
+        declared = config_value(self.dataset_config, "tag_scheme")
+        origin = f"dataset tag_scheme: {declared}" if declared is not None else "detected from id2label"
+        return f"the tag set [{shown}] (scheme `{self.tag_scheme}`, {origin})"
+
+    def metric_output_names(self, name: str) -> tuple[str, ...]:
+        """seqeval with ``per_type`` (the default here) adds ``f1_<TYPE>`` for every entity type of the tag set, so
+        every evaluation has the same keys (a type absent from both sides scores NaN)."""
+        names = super().metric_output_names(name)
+        metric = self._metrics.get(name)
+        if name == "seqeval" and metric is not None and metric.compute_kwargs.get("per_type"):
+            names += tuple(f"f1_{type_}" for type_ in self.entity_types)
+        return names
+
+    def best_metric_problem(self, name: str) -> str | None:
+        problem = super().best_metric_problem(name)
+        if problem and name in METRIC_OUTPUTS["seqeval"] and not self.entity_types:
+            return (f"metric_for_best_model: `{name}` is an entity score (seqeval), but {self._tag_set()} has no "
+                    "entities; use metric_for_best_model: accuracy (token accuracy) or loss")
+        return problem
 
     def decode(self, predictions: np.ndarray, labels: np.ndarray) -> tuple[list, list]:
         if predictions.shape != labels.shape:
@@ -124,6 +179,14 @@ class SequenceLabelingMetricsHandler(MetricsHandler):
         pred_flat, ref_flat = self.lookup(predictions[keep], "predicted"), self.lookup(labels[keep], "label")
         rows = list(zip(bounds, bounds[1:]))
         return [pred_flat[a:b] for a, b in rows], [ref_flat[a:b] for a, b in rows]
+
+    def metric_inputs(self, name: str, predictions: list, references: list) -> tuple[list, list]:
+        """``accuracy`` scores every tag on its own: the sentences are flattened into one list of tag ids."""
+        if name != "accuracy":
+            return predictions, references
+        ids = self.label2id
+        return ([ids[t] for sentence in predictions for t in sentence],
+                [ids[t] for sentence in references for t in sentence])
 
 
 class TokenText:

@@ -121,8 +121,11 @@ class Trainer:
                                    config.warmup_steps, config.save_steps, config.log_steps, config.eval_steps)
             if lr_scheduler is None:
                 set_schedule_length(self.lr_scheduler, self.plan.total_steps, self.plan.warmup_steps)
+        data_config = getattr(train_dataset if train_dataset is not None else eval_dataset, "config", None)
         self.metrics_handler = metrics_handler or get_metrics_handler_class(config.task)(
-            config.metrics, model_config=self.unwrapped_model.config, preprocessor=self.unwrapped_model.preprocessor)
+            config.metrics, model_config=self.unwrapped_model.config, preprocessor=self.unwrapped_model.preprocessor,
+            dataset_config=data_config)
+        self._check_best_metric()
         # The state is saved as YAML beside the weights, never registered with accelerate (which would pickle it).
         self.state = TrainerState(total_steps=self.plan.total_steps if self.plan else 0, run_name=config.run_name)
         self.resumed: ResumeReport | None = None
@@ -151,6 +154,14 @@ class Trainer:
         self._skip_update = False
 
     # -- construction ----------------------------------------------------------------------------------------------
+    def _check_best_metric(self) -> None:
+        """metric_for_best_model against what the metrics compute on this data (the config alone was checked
+        before): e.g. `f1` on a POS tag set, whose metrics are token accuracy only."""
+        check = getattr(self.metrics_handler, "best_metric_problem", None)  # a custom handler may not have it
+        problem = check(self.config.best_metric_name) if check is not None else None
+        if problem:
+            raise ConfigError("TrainerConfig", [problem])
+
     def add_callback(self, callback) -> None:
         """Add a :class:`~.callbacks.TrainerCallback` (its hooks run after those added before it)."""
         self.callbacks.add(callback, self)

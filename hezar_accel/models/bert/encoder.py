@@ -326,8 +326,8 @@ class BertEncoder(nn.Module):
         self.apply(lambda m: init_bert_weights(m, config.initializer_range))
 
     def forward(self, token_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
-                token_type_ids: torch.Tensor | None = None,
-                position_ids: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+                token_type_ids: torch.Tensor | None = None, position_ids: torch.Tensor | None = None,
+                extra_embeddings: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Encode a batch of token ids.
 
         Args:
@@ -335,6 +335,8 @@ class BertEncoder(nn.Module):
             attention_mask: ``(batch, seq_len)``, 1 for real tokens and 0 for padding; None attends everywhere.
             token_type_ids: ``(batch, seq_len)`` segment ids (0 for the first sentence, 1 for the second).
             position_ids: ``(batch, seq_len)`` positions; defaults to the embeddings' ``default_position_ids``.
+            extra_embeddings: ``(batch, seq_len, hidden)`` added to the embeddings before the first layer (e.g. a
+                tagger's character features); None = nothing added.
 
         Returns:
             ``(sequence_output, pooled_output)``: ``(batch, seq_len, hidden)`` and ``(batch, hidden)`` (None without
@@ -344,6 +346,8 @@ class BertEncoder(nn.Module):
             ValueError: the input is longer than the position table allows.
         """
         hidden_states = self.embeddings(token_ids, token_type_ids=token_type_ids, position_ids=position_ids)
+        if extra_embeddings is not None:
+            hidden_states = hidden_states + extra_embeddings
         bias = None if attention_mask is None else attention_bias(attention_mask, hidden_states.dtype)
         sequence_output = self.encoder(hidden_states, bias)
         return sequence_output, self.pooler(sequence_output) if self.pooler is not None else None

@@ -11,6 +11,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from ...preprocessors.word_chars import token_word_chars
 from ..labels import label_name, resolve_num_labels
 from ..model import Model
 from .tokenizer_lookup import find_tokenizer
@@ -67,8 +68,36 @@ class SequenceLabelingModel(Model):
         options = {"padding": "longest", **kwargs}
         batch = tokenizer(words, is_split_into_words=True, return_word_ids=True, return_tensors="pt",
                           device=self.device, **options)
+        if self.uses_word_chars:  # built as the dataset builds it (max_word_chars), so predict sees what training saw
+            width = self.config.max_word_chars
+            batch["word_chars"] = torch.tensor(
+                [token_word_chars(sentence, ids, width) for sentence, ids in zip(words, batch["word_ids"])],
+                dtype=torch.long, device=self.device).reshape(len(words), -1, width)
         batch["words"] = words
         return batch
+
+    @property
+    def uses_word_chars(self) -> bool:
+        """Whether ``forward`` needs ``word_chars`` (a config with the character CNN on)."""
+        return bool(getattr(self.config, "uses_word_chars", False))
+
+    def checked_word_chars(self, word_chars: torch.Tensor | None, token_ids: torch.Tensor) -> torch.Tensor:
+        """``word_chars`` after a shape check (shapes only: no host sync).
+
+        Raises:
+            ValueError: it is missing, or not ``(batch, seq_len, max_word_chars)`` for these ``token_ids``.
+        """
+        width = self.config.max_word_chars
+        if word_chars is None:
+            raise ValueError(
+                f"{type(self).__name__} has a character CNN (char_cnn_filters={self.config.char_cnn_filters}) and "
+                "needs `word_chars` in its inputs: set the dataset config's max_word_chars "
+                f"(to {width}, as the model's), or build inputs with model.preprocess()")
+        if word_chars.shape != (*token_ids.shape, width):
+            raise ValueError(
+                f"word_chars has shape {tuple(word_chars.shape)}; expected {(*token_ids.shape, width)} "
+                f"(batch, tokens, max_word_chars={width}): the dataset's max_word_chars must equal the model's")
+        return word_chars
 
     def split_inputs(self, inputs: str | list[str] | list[list[str]]) -> list[list[str]]:
         """One word list per sentence (a list of words is one sentence, see :meth:`preprocess`)."""

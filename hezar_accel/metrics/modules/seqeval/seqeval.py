@@ -91,8 +91,9 @@ class _LenientChunker:
         chunks = set(zip(self.type_ids[ids[ends - offset - 1]].tolist(), begins.tolist(), (ends - 1).tolist()))
         return chunks, int(starts[-1])
 
-    def update(self, statistics: dict, references, predictions) -> None:
-        """Fold equally shaped tag sequences into ``statistics`` (entity and token counts, carried chunk starts)."""
+    def update(self, statistics: dict, references, predictions, per_type: bool = False) -> None:
+        """Fold equally shaped tag sequences into ``statistics`` (entity and token counts, carried chunk starts;
+        with ``per_type``, the entity counts of each type too)."""
         true_ids, predicted_ids = self.ids(_joined(references)), self.ids(_joined(predictions))
         offset = statistics.get("offset", 0)
         true, statistics["true_begin"] = self.entities(true_ids, offset, statistics.get("true_begin", 0))
@@ -102,12 +103,25 @@ class _LenientChunker:
         # A chunk is found at the position after its end on both sides alike, so matches never straddle two pieces.
         correct_tokens = int(np.count_nonzero(true_ids == predicted_ids)) - len(references)  # minus the separators
         _add(statistics, len(true), len(predicted), len(true & predicted), correct_tokens)
+        if per_type:
+            names = list(self.types)  # type id -> name (ids are insertion order); a chunk is (type id, start, end)
+            true_types, predicted_types, correct_types = ([names[chunk[0]] for chunk in chunks]
+                                                          for chunks in (true, predicted, true & predicted))
+            _add_per_type(statistics, true_types, predicted_types, correct_types)
 
 
 def _add(statistics: dict, true: int, predicted: int, correct: int, correct_tokens: int) -> None:
     for key, value in (("true_entities", true), ("predicted_entities", predicted), ("correct_entities", correct),
                        ("correct_tokens", correct_tokens)):
         statistics[key] = statistics.get(key, 0) + value
+
+
+def _add_per_type(statistics: dict, true: list[str], predicted: list[str], correct: list[str]) -> None:
+    """Add entity counts per type: ``statistics["types"][type] = [true, predicted, correct]``."""
+    counts = statistics.setdefault("types", {})
+    for column, types in enumerate((true, predicted, correct)):
+        for type_ in types:
+            counts.setdefault(type_, [0, 0, 0])[column] += 1
 
 
 def _joined(sequences) -> list[str]:
@@ -130,17 +144,21 @@ Args:
     scheme: None (lenient CoNLL matching) or one of {', '.join(SEQEVAL_SCHEMES)} (strict matching).
     suffix: True when tags are written as PER-B instead of B-PER.
     zero_division: value of a score whose denominator is 0 (no predicted / no true entities): 0 (default) or 1.
+    per_type: also score each entity type (default False).
 Returns:
-    precision, recall, f1, accuracy: floats.
+    precision, recall, f1, accuracy: floats (micro over entities; accuracy over tokens). With per_type, also
+    precision_<TYPE>, recall_<TYPE>, f1_<TYPE> for each type seen in the predictions or references.
 """
     FEATURES = datasets.Features({"predictions": datasets.Sequence(datasets.Value("string")),
                                   "references": datasets.Sequence(datasets.Value("string"))})
 
-    def _update_statistics(self, statistics, predictions, references, scheme=None, suffix=False, zero_division=0):
+    def _update_statistics(self, statistics, predictions, references, scheme=None, suffix=False, zero_division=0,
+                           per_type=False):
         """Fold one batch into ``statistics`` (``{}`` before the first batch) and return it.
 
         Keys: ``true_entities``, ``predicted_entities``, ``correct_entities``, ``tokens``, ``correct_tokens``, plus
-        the lenient extraction's carried positions. Batches must come in corpus order.
+        the lenient extraction's carried positions; with ``per_type``, ``types`` (type -> [true, predicted, correct]).
+        Batches must come in corpus order.
         """
         if scheme is not None and scheme not in SEQEVAL_SCHEMES:
             valid = ", ".join(SEQEVAL_SCHEMES)
@@ -154,33 +172,43 @@ Returns:
         if scheme is None:
             chunkers = self.__dict__.setdefault("_lenient_chunkers", {})  # label tables, kept across evaluations
             chunker = chunkers.get(suffix) or chunkers.setdefault(suffix, _LenientChunker(suffix))
-            chunker.update(statistics, references, predictions)
+            chunker.update(statistics, references, predictions, per_type)
         else:
             # Strict entities are found sentence by sentence (seqeval's Tokens), so batches simply add up.
             true, predicted = (_strict_entities(seqs, scheme, suffix) for seqs in (references, predictions))
             correct_tokens = sum(p == r for pred, ref in zip(predictions, references) for p, r in zip(pred, ref))
             _add(statistics, len(true), len(predicted), len(true & predicted), correct_tokens)
+            if per_type:  # an entity tuple is (sentence, type, start, end)
+                _add_per_type(statistics, *([e[1] for e in found] for found in (true, predicted, true & predicted)))
         return statistics
 
-    def _compute_from_statistics(self, statistics, scheme=None, suffix=False, zero_division=0):
-        """Micro precision/recall/F1 over entities and token accuracy from :meth:`_update_statistics`'s counts."""
+    def _compute_from_statistics(self, statistics, scheme=None, suffix=False, zero_division=0, per_type=False):
+        """Micro precision/recall/F1 over entities and token accuracy from :meth:`_update_statistics`'s counts
+        (with ``per_type``, the same three scores of each entity type, seqeval's ``classification_report`` rows)."""
         undefined = 1.0 if zero_division == 1 else 0.0  # seqeval: 0 for 0 and "warn", 1 for 1
 
         def ratio(numerator, denominator):
             return numerator / denominator if denominator else undefined
 
-        correct = statistics["correct_entities"]
-        precision = ratio(correct, statistics["predicted_entities"])
-        recall = ratio(correct, statistics["true_entities"])
-        # As seqeval: F1 is 0 when precision + recall is 0, whatever zero_division says.
-        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-        return {
+        def scores(true, predicted, correct):
+            precision, recall = ratio(correct, predicted), ratio(correct, true)
+            # As seqeval: F1 is 0 when precision + recall is 0, whatever zero_division says.
+            return precision, recall, 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+
+        precision, recall, f1 = scores(statistics["true_entities"], statistics["predicted_entities"],
+                                       statistics["correct_entities"])
+        result = {
             "precision": float(precision),
             "recall": float(recall),
             "f1": float(f1),
             "accuracy": float(ratio(statistics["correct_tokens"], statistics["tokens"])),
         }
+        if per_type:
+            for type_, counts in sorted(statistics.get("types", {}).items()):
+                values = scores(*counts)
+                result.update({f"{key}_{type_}": float(v) for key, v in zip(("precision", "recall", "f1"), values)})
+        return result
 
-    def _compute(self, predictions, references, scheme=None, suffix=False, zero_division=0):
-        statistics = self._update_statistics({}, predictions, references, scheme, suffix, zero_division)
-        return self._compute_from_statistics(statistics, scheme, suffix, zero_division)
+    def _compute(self, predictions, references, scheme=None, suffix=False, zero_division=0, per_type=False):
+        statistics = self._update_statistics({}, predictions, references, scheme, suffix, zero_division, per_type)
+        return self._compute_from_statistics(statistics, scheme, suffix, zero_division, per_type)
