@@ -262,10 +262,12 @@ def test_two_processes_split_an_iterable_agree_on_every_step_and_resume_mid_pass
     overrides = {"data_format": "hf_iterable", "num_epochs": None, "max_steps": 12, "batch_size": 4,
                  "save_steps": 3, "log_steps": 1}
     reference = str(tmp_path / "reference")
-    stdout = run(reference, text_data, overrides, "--print-rows", processes=2)
+    stdout = run(reference, text_data, overrides, "--record-rows", processes=2)
     assert "WORLD 2 " in stdout and stdout.count("DONE 12") == 2  # both processes end at update 12
-    per_process = dict(line.split(" ", 2)[1:] for line in stdout.splitlines() if line.startswith("ROWS "))
-    seen = {rank: json.loads(rows) for rank, rows in per_process.items()}
+    seen = {}
+    for rank in ("0", "1"):
+        with open(os.path.join(reference, f"rows_{rank}.json"), encoding="utf-8") as f:
+            seen[rank] = json.load(f)
     assert sorted(seen) == ["0", "1"] and [len(updates) for updates in seen.values()] == [12, 12]
     first_pass = {rank: [tuple(r) for epoch, rows in updates if epoch == 1 for r in rows]
                   for rank, updates in seen.items()}

@@ -7,7 +7,9 @@
 --signal-at-step N --signal SIG [--signal-twice] [--signal-launcher-too]: send SIG during update N+1.
 Under `accelerate launch` every process runs this script; only the process with rank --kill-rank kills itself.
 --save-to DIR: Trainer.save the model folder into DIR after train() (all processes take part).
---print-rows: each process prints `ROWS <rank> <json>`: per update, its epoch and the token ids of each row it trained on.
+--record-rows: each process writes `rows_<rank>.json` in the output folder: per update, its epoch and the token ids of
+    each row it trained on (a file, not stdout: a line over the pipe's atomic size could interleave with the other
+    process's).
 Overrides may also hold build_trainer's data_format / eval_format (🤗-style data, tests/tiny.py as_hf).
 --force-fsdp-on-cpu: make an `accelerate launch --use_fsdp --fsdp_version 2 ...` run really use FSDP2 on CPU (gloo); see
 force_fsdp_on_cpu.
@@ -110,7 +112,8 @@ def main():
                         help="evaluate and predict with the untrained model: eval.json, predict.json, predictions.jsonl")
     parser.add_argument("--force-fsdp-on-cpu", action="store_true", help="really use FSDP2 on CPU (gloo)")
     parser.add_argument("--save-to", help="after training, Trainer.save the model folder here")
-    parser.add_argument("--print-rows", action="store_true", help="print the rows each process trained on")
+    parser.add_argument("--record-rows", action="store_true",
+                        help="write the rows each process trained on to rows_<rank>.json in the output folder")
     parser.add_argument("--count-host-reads", nargs=2, type=int, metavar=("LOG_STEPS", "SAVE_STEPS"),
                         help="print HOST_READS: what read tensor values between events (tests/host_reads.py)")
     args = parser.parse_args()
@@ -149,7 +152,7 @@ def main():
             for name, content in (("eval.json", results), ("predict.json", predicted.metrics)):
                 with open(os.path.join(args.output, name), "w") as f:
                     json.dump(content, f)
-        print("DONE", 0, flush=True)
+        report("DONE 0")
         return
     if args.raise_at_step is not None and rank == args.kill_rank:
         original_step = trainer.training_step
@@ -175,7 +178,7 @@ def main():
         trainer.training_step = signalling_step
     if args.kill_in_save and rank == args.kill_rank:
         kill_inside_save(args.kill_in_save, args.kill_save_step)
-    seen = record_rows(trainer) if args.print_rows else None
+    seen = record_rows(trainer) if args.record_rows else None
     reads = HostReads(trainer.state).install() if args.count_host_reads else None
     trainer.train()
     if reads is not None:
@@ -183,10 +186,11 @@ def main():
         quiet = quiet_steps(trainer.plan, *args.count_host_reads)
         report(f"HOST_READS {json.dumps(sorted(reads.callers_at(quiet)))}")  # one write: the processes share stdout
     if seen is not None:
-        report(f"ROWS {rank} {json.dumps(seen)}")
+        with open(os.path.join(args.output, f"rows_{rank}.json"), "w", encoding="utf-8") as f:
+            json.dump(seen, f)
     if args.save_to:  # as a user would, after train(): a collective under several processes
         trainer.save(args.save_to)
-    print("DONE", trainer.state.global_step, flush=True)
+    report(f"DONE {trainer.state.global_step}")
 
 
 if __name__ == "__main__":
