@@ -246,6 +246,70 @@ def test_a_char_cnn_tagger_trains_and_round_trips_through_save_and_load(tmp_path
     assert torch.allclose(from_preprocess, loaded(**inputs)["logits"][0][:from_preprocess.shape[0]], atol=1e-6)
 
 
+# -- the BiLSTM tagger -----------------------------------------------------------------------------------------------
+
+def bilstm(train, tokenizer, **fields):
+    from hezar_accel.models import BiLSTMSequenceLabeling, BiLSTMSequenceLabelingConfig
+
+    settings = dict(id2label=train.config.id2label, vocab_size=tokenizer.vocab_size,
+                    pad_token_id=tokenizer.pad_token_id, embedding_dim=16, hidden_size=16, char_cnn_filters=8,
+                    char_embedding_dim=8, max_word_chars=8)
+    settings.update(fields)
+    return BiLSTMSequenceLabeling(BiLSTMSequenceLabelingConfig(**settings))
+
+
+def test_a_bilstm_tagger_tags_a_sentence_alike_whatever_it_is_batched_with(pos_folder, tokenizer):
+    train = load_pos(pos_folder, tokenizer, max_word_chars=8)
+    torch.manual_seed(0)
+    model = bilstm(train, tokenizer, num_layers=2).eval()
+    short = min(range(len(train)), key=lambda i: len(train[i]["token_ids"]))
+    long = max(range(len(train)), key=lambda i: len(train[i]["token_ids"]))
+    alone = train.data_collator([train[short]])
+    padded = train.data_collator([train[long], train[short]])
+    assert padded["token_ids"].shape[1] > alone["token_ids"].shape[1]  # the short sentence is padded in the pair
+    with torch.no_grad():
+        by_itself = model(**{k: v for k, v in alone.items() if k != "labels"})["logits"][0]
+        beside_a_longer_one = model(**{k: v for k, v in padded.items() if k != "labels"})["logits"][1]
+    # Packed by the attention mask: the padding after it never reaches the backward direction.
+    assert torch.allclose(beside_a_longer_one[:by_itself.shape[0]], by_itself, atol=1e-6)
+
+
+def test_a_bilstm_tagger_trains_and_round_trips_through_save_load_and_predict(tmp_path, pos_folder, tokenizer):
+    train = load_pos(pos_folder, tokenizer, max_word_chars=8)
+    test = Dataset.load(pos_folder, split="test", preprocessor=tokenizer, config=train.config)
+    torch.manual_seed(0)
+    model = bilstm(train, tokenizer, word_dropout=0.1)
+    config = TrainerConfig(output_dir=str(tmp_path / "run"), task="sequence_labeling", device="cpu", num_epochs=8,
+                           batch_size=8, optimizer="adamw", learning_rate=1e-2, metric_for_best_model="accuracy",
+                           log_with=None, show_progress_bar=False, write_plots=False, save_total_limit=1)
+    trainer = Trainer(config, model, train_dataset=train, eval_dataset=test, preprocessor=tokenizer)
+    before = trainer.evaluate()
+    after = trainer.train()
+    assert after["loss"] < before["loss"] and after["accuracy"] > before["accuracy"]
+    folder = str(tmp_path / "saved")
+    trainer.save(folder)
+    loaded = Model.load(folder)
+    assert type(loaded).__name__ == "BiLSTMSequenceLabeling" and loaded.config.max_word_chars == 8
+    batch = train.data_collator([train[i] for i in range(3)])
+    inputs = {k: v for k, v in batch.items() if k != "labels"}
+    with torch.no_grad():
+        assert torch.equal(loaded(**inputs)["logits"], trainer.unwrapped_model.eval()(**inputs)["logits"])
+    words = [w for w, _ in POS_SENTENCES[1]]
+    predicted = loaded.predict(words)[0]
+    assert [p["token"] for p in predicted] == words
+    assert {p["label"] for p in predicted} <= set(train.config.id2label.values())
+
+
+def test_a_bilstm_config_names_each_bad_field():
+    from hezar_accel.models import BiLSTMSequenceLabelingConfig
+
+    with pytest.raises(ConfigError) as error:
+        BiLSTMSequenceLabelingConfig(id2label={0: "O"}, vocab_size=None, hidden_size=0, dropout=1.0)
+    message = str(error.value)
+    assert "vocab_size: required" in message and "hidden_size: 0 must be a positive integer" in message
+    assert "dropout: 1.0 must be in [0, 1)" in message
+
+
 # -- a recipe picks on dev and reports test once -------------------------------------------------------------------
 
 def pos_recipe(tmp_path, pos_folder, **dataset):
@@ -271,6 +335,19 @@ def test_a_recipe_whose_test_split_also_picks_checkpoints_is_refused(tmp_path, p
     train_script = load_script("train")
     assert train_script.main([pos_recipe(tmp_path, pos_folder, eval_split="test")]) == 2
     assert "dataset.test_split: `test` is also eval_split" in capsys.readouterr().err
+
+
+def test_a_recipe_switches_to_the_bilstm_tagger_by_the_model_section_alone(tmp_path, pos_folder, capsys):
+    recipe = yaml.safe_load(open(pos_recipe(tmp_path, pos_folder, max_word_chars=8), encoding="utf-8"))
+    recipe["model"] = {"name": "bilstm_sequence_labeling", "embedding_dim": 16, "hidden_size": 16,
+                       "char_cnn_filters": 4}
+    path = tmp_path / "bilstm.yaml"
+    path.write_text(yaml.safe_dump(recipe, allow_unicode=True), encoding="utf-8")
+    assert load_script("train").main([str(path)]) == 0
+    saved = yaml.safe_load((tmp_path / "out" / "checkpoints" / "trainer_state.yaml").read_text(encoding="utf-8"))
+    loaded = Model.load(str(tmp_path / "out" / "checkpoints" / saved["best_checkpoint"]))
+    # vocab_size, pad_token_id, id2label and max_word_chars came from the tokenizer and the dataset
+    assert loaded.config.max_word_chars == 8 and loaded.config.vocab_size == loaded.preprocessor.vocab_size
 
 
 def test_the_train_script_reports_dev_and_test_of_the_best_checkpoint(tmp_path, pos_folder, capsys):

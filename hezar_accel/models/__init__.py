@@ -43,3 +43,6 @@ from .vision_encoder_decoder import (TrOCRImage2Text, TrOCRImage2TextConfig, ViT
                                      ViTRobertaImage2TextConfig)
 
 __all__ += ["ViTRobertaImage2Text", "ViTRobertaImage2TextConfig", "TrOCRImage2Text", "TrOCRImage2TextConfig"]
+from .lstm import BiLSTMSequenceLabeling, BiLSTMSequenceLabelingConfig
+
+__all__ += ["BiLSTMSequenceLabeling", "BiLSTMSequenceLabelingConfig"]
