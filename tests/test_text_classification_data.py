@@ -99,3 +99,18 @@ def test_tokenization_runs_once_and_indexing_returns_stored_ids(text_data, token
     batch = train.__getitems__([3, 1])
     assert batch[0]["token_ids"] == train[3]["token_ids"] and batch[1]["labels"] == train[1]["labels"]
     assert isinstance(train.data_collator(batch)["token_ids"], torch.Tensor)
+
+
+def test_a_split_slice_carves_a_dev_set_from_the_training_file_without_overlap(text_data, tokenizer):
+    whole = Dataset.load(text_data, split="train", preprocessor=tokenizer)
+    head = Dataset.load(text_data, split="train[:75%]", preprocessor=tokenizer)
+    tail = Dataset.load(text_data, split="train[75%:]", preprocessor=tokenizer)
+    assert len(head) + len(tail) == len(whole) and len(tail) == round(len(whole) * 0.25)
+    rows = [list(whole[i]["token_ids"]) for i in range(len(whole))]
+    assert [list(head[i]["token_ids"]) for i in range(len(head))] == rows[:len(head)]  # in file order, contiguous
+    assert [list(tail[i]["token_ids"]) for i in range(len(tail))] == rows[len(head):]
+    assert head.data._fingerprint != tail.data._fingerprint  # a resume on another slice is a change of data
+    with pytest.raises(DataError, match=r"split `train\[5:5\]` keeps none of the .* rows"):
+        Dataset.load(text_data, split="train[5:5]", preprocessor=tokenizer)
+    with pytest.raises(DataError, match="not a split name or a slice"):
+        Dataset.load(text_data, split="train[:90%", preprocessor=tokenizer)

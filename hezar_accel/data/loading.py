@@ -6,6 +6,7 @@ import os
 
 from ..errors import DataError, closest
 from ..hub import looks_like_repo_id, resolve_folder
+from .splits import parse_split
 
 # Extension -> (datasets builder, extra builder kwargs).
 READERS = {
@@ -64,16 +65,30 @@ def load_split(path: str, split: str | None, data_files: dict | None = None):
 
     Args:
         path: a file, a folder, or a Hub dataset repo id.
-        split: split name (``train``, ``test`` ...); ignored when ``path`` is a file.
+        split: split name (``train``, ``test`` ...), or a contiguous slice of one in 🤗 datasets' syntax
+            (``train[:90%]``, ``train[90%:]``, ``train[:500]``; see :mod:`hezar_accel.data.splits`), e.g. to carve a
+            dev set out of a folder that ships only train and test; ignored when ``path`` is a file.
         data_files: optional split -> file name (relative to the folder) mapping from the dataset config.
 
     Returns:
         ``(table, source)``: a ``datasets.Dataset`` and a description of where it came from (for error messages).
 
     Raises:
-        DataError: the split or file cannot be found or read, or it has no rows.
+        DataError: the split or file cannot be found or read, it has no rows, or a slice keeps none of them.
         HubError: a repo id that cannot be downloaded (or, offline, is not cached).
     """
+    part = parse_split(split) if split is not None else None
+    if part is None or part.is_whole:
+        return _load_whole_split(path, split, data_files)
+    table, source = _load_whole_split(path, part.name, data_files)
+    start, stop = part.bounds(len(table))
+    if start >= stop:
+        raise DataError(f"split `{split}` keeps none of the {len(table)} rows of `{source}` (rows {start}:{stop}); "
+                        "widen the slice")
+    return table.select(range(start, stop)), f"{source} [{split}]"
+
+
+def _load_whole_split(path: str, split: str | None, data_files: dict | None):
     path = os.fspath(path)
     if os.path.isfile(path):
         return read_table(path), path
@@ -86,7 +101,7 @@ def load_split(path: str, split: str | None, data_files: dict | None = None):
             file_path = find_split_file(path, split)
         return read_table(file_path), file_path
     if looks_like_repo_id(path):  # a Hub dataset repo: snapshot it into the HF cache, then read it as a folder
-        return load_split(resolve_folder(path, repo_type="dataset"), split, data_files)
+        return _load_whole_split(resolve_folder(path, repo_type="dataset"), split, data_files)
     raise DataError(f"`{path}` is neither a data file, a folder, nor a Hub dataset id.")
 
 
