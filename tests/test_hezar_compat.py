@@ -31,7 +31,7 @@ import hezar.preprocessors  # noqa: E402,F401  (registers Hezar's preprocessors)
 from hezar.models import Model as HezarModel  # noqa: E402
 from hezar.preprocessors import Preprocessor as HezarPreprocessor  # noqa: E402
 
-from hezar_accel.errors import DataError  # noqa: E402
+
 from hezar_accel.models import Model  # noqa: E402
 from hezar_accel.preprocessors import Preprocessor  # noqa: E402
 
