@@ -114,3 +114,13 @@ def test_a_split_slice_carves_a_dev_set_from_the_training_file_without_overlap(t
         Dataset.load(text_data, split="train[5:5]", preprocessor=tokenizer)
     with pytest.raises(DataError, match="not a split name or a slice"):
         Dataset.load(text_data, split="train[:90%", preprocessor=tokenizer)
+
+
+def test_an_error_in_a_sliced_split_says_where_the_slice_starts_in_the_file(tmp_path, tokenizer):
+    rows = [("خوب بود", "pos"), ("بد بود", "neg")] * 5 + [("", "pos")]  # file row 10 is empty
+    write(tmp_path, "train.csv", "text,label\n" + "".join(f"{text},{label}\n" for text, label in rows))
+    with pytest.raises(DataError) as error:
+        Dataset.load(str(tmp_path), split="train[8:]", preprocessor=tokenizer, task="text_classification")
+    message = str(error.value)
+    # Row 2 of the slice is row 10 of the file: the message gives both the file and the slice's start.
+    assert "train.csv [split train[8:]: its row 0 is the file's row 8]" in message and "row(s): 2" in message

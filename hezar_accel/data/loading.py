@@ -85,7 +85,26 @@ def load_split(path: str, split: str | None, data_files: dict | None = None):
     if start >= stop:
         raise DataError(f"split `{split}` keeps none of the {len(table)} rows of `{source}` (rows {start}:{stop}); "
                         "widen the slice")
-    return table.select(range(start, stop)), f"{source} [{split}]"
+    return table.select(range(start, stop)), SliceSource(source, split, start)
+
+
+class SliceSource(str):
+    """The file a sliced split came from. Its value is the file's path, so callers resolve relative paths (images,
+    audio) against it as for a whole split; formatted into a message (``f"{source}"``) it also names the slice and
+    where it starts, because the row numbers the datasets report count from the slice's first row.
+
+    Args:
+        path: the split's file. split: the split as written (``train[90%:]``). start: the file row of the slice's
+            row 0 (data rows, from 0, not counting a header).
+    """
+
+    def __new__(cls, path: str, split: str, start: int):
+        source = super().__new__(cls, path)
+        source.split, source.start = split, start
+        return source
+
+    def __format__(self, spec: str) -> str:
+        return format(f"{str.__str__(self)} [split {self.split}: its row 0 is the file's row {self.start}]", spec)
 
 
 def _load_whole_split(path: str, split: str | None, data_files: dict | None):
