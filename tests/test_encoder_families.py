@@ -439,7 +439,7 @@ def test_the_shipped_pretraining_recipe_builds_a_mask_filling_run(text_data, tmp
                           "trainer.show_progress_bar=false", "trainer.log_with=null", f"dataset.path={text_data}",
                           "preprocessor.max_length=32", "preprocessor.train.vocab_size=300",
                           "model.hidden_size=16", "model.num_attention_heads=2", "model.intermediate_size=32",
-                          "model.max_position_embeddings=32"])
+                          "model.max_position_embeddings=32", "dataset.max_length=32"])
     trainer = build_trainer(recipe)
     assert type(trainer.train_dataset).__name__ == "MaskFillingDataset"
     assert trainer.unwrapped_model.config.vocab_size == trainer.unwrapped_model.preprocessor.vocab_size
