@@ -81,11 +81,8 @@ def load_split(path: str, split: str | None, data_files: dict | None = None):
     if part is None or part.is_whole:
         return _load_whole_split(path, split, data_files)
     table, source = _load_whole_split(path, part.name, data_files)
-    start, stop = part.bounds(len(table))
-    if start >= stop:
-        raise DataError(f"split `{split}` keeps none of the {len(table)} rows of `{source}` (rows {start}:{stop}); "
-                        "widen the slice")
-    return table.select(range(start, stop)), SliceSource(source, split, start)
+    kept = part.kept(len(table), source)
+    return table.select(kept), SliceSource(source, split, kept.start)
 
 
 class SliceSource(str):

@@ -169,11 +169,9 @@ def read_word_tags(config: SequenceLabelingDatasetConfig, split: str) -> WordTag
     found = _read_whole_split(config, part.name)
     if part.is_whole:
         return found
-    start, stop = part.bounds(len(found.tokens))
-    if start >= stop:
-        raise DataError(f"split `{split}` keeps none of the {len(found.tokens)} sentences of `{found.source}` "
-                        f"(rows {start}:{stop}); widen the slice")
-    return WordTagData(found.tokens[start:stop], found.tags[start:stop], found.where[start:stop], found.source)
+    kept = part.kept(len(found.tokens), found.source, unit="sentences")
+    rows = slice(kept.start, kept.stop)
+    return WordTagData(found.tokens[rows], found.tags[rows], found.where[rows], found.source)
 
 
 def _read_whole_split(config: SequenceLabelingDatasetConfig, split: str) -> WordTagData:

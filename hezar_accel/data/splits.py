@@ -26,11 +26,13 @@ class SplitSlice:
         name: the split to read (``dev`` for ``dev[:90%]``).
         start, stop: the bounds as written: an int (rows; negative counts from the end), a float (percent of the
             rows) or None (open end).
+        text: the split as written, for messages.
     """
 
     name: str
     start: int | float | None = None
     stop: int | float | None = None
+    text: str = ""
 
     @property
     def is_whole(self) -> bool:
@@ -47,6 +49,22 @@ class SplitSlice:
 
         return position(self.start, 0), position(self.stop, rows)
 
+    def kept(self, rows: int, source: str, unit: str = "rows") -> range:
+        """The rows of a ``rows``-long split that the slice keeps.
+
+        Args:
+            rows: the whole split's length. source: where it came from (for the message). unit: what a row is there
+                (``rows``, ``sentences``).
+
+        Raises:
+            DataError: the slice keeps none of them.
+        """
+        start, stop = self.bounds(rows)
+        if start >= stop:
+            raise DataError(f"split `{self.text}` keeps none of the {rows} {unit} of `{source}` (rows {start}:{stop}); "
+                            "widen the slice")
+        return range(start, stop)
+
 
 def parse_split(split: str) -> SplitSlice:
     """Read ``name`` or ``name[start:stop]``; each bound is empty, an int (rows) or an int percent (``90%``).
@@ -57,7 +75,7 @@ def parse_split(split: str) -> SplitSlice:
     """
     split = str(split)
     if "[" not in split and "]" not in split:
-        return SplitSlice(split)
+        return SplitSlice(split, text=split)
     match = _SLICED.match(split.strip())
     if match is None:
         raise DataError(f"split `{split}` is not a split name or a slice of one; write e.g. `dev`, `dev[:90%]`, "
@@ -75,4 +93,4 @@ def parse_split(split: str) -> SplitSlice:
         if percent and not -100 <= number <= 100:
             raise DataError(f"split `{split}`: {number}% is outside -100%..100%")
         bounds.append(float(number) if percent else number)
-    return SplitSlice(match.group("name").strip(), *bounds)
+    return SplitSlice(match.group("name").strip(), *bounds, text=split)
